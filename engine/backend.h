@@ -1,0 +1,46 @@
+#ifndef SSM_ENGINE_BACKEND_H_
+#define SSM_ENGINE_BACKEND_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace ssm {
+
+// One sequence of a forward step: the state slot it continues and the tokens it feeds.
+// A decode step feeds one token; a prefill chunk feeds many.
+struct SequenceInput {
+  int32_t slot = 0;
+  std::span<const int32_t> tokens;
+};
+
+// The compute interface the engine drives. A backend owns the weights (in its own layout) and a
+// pool of fixed-size state slots; each session's recurrent state lives in one slot, so a batch
+// is just a list of slot indices and needs no gather or scatter of states.
+//
+// State format (ReadSlot/WriteSlot): for each layer, the conv window [(d_conv - 1) x channels]
+// followed by the SSM state, all fp32. Backends keep their own internal layout.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Advances every sequence's slot by its tokens, in one step, and writes the logits that follow
+  // each sequence's last token to logits[i * vocab_size ...]. Sequences must use distinct slots.
+  virtual absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) = 0;
+
+  virtual int num_slots() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t slot_size() const = 0;  // floats per slot
+
+  virtual void ClearSlot(int slot) = 0;  // the state of an empty context
+  virtual void CopySlot(int from, int to) = 0;
+  virtual std::vector<float> ReadSlot(int slot) const = 0;
+  // Fails unless state holds exactly slot_size() floats.
+  virtual absl::Status WriteSlot(int slot, std::span<const float> state) = 0;
+};
+
+}  // namespace ssm
+
+#endif  // SSM_ENGINE_BACKEND_H_

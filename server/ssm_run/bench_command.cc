@@ -1,0 +1,124 @@
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+
+#include "absl/strings/str_format.h"
+#include "engine/greedy.h"
+#include "nlohmann/json.hpp"
+#include "server/ssm_run/commands.h"
+
+namespace ssm::run {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string shape;
+  std::string device = "cpu";
+  std::vector<int> batch_sizes = {1, 4, 16, 32};
+  int decode_steps = 16;
+  int prefill_tokens = 512;
+  uint64_t seed = 1;
+};
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// Decode throughput at one batch size: every slot gets a short prompt, then `steps` timed
+// steps each advance all sequences by one token (fed back greedily, as in real decoding).
+absl::StatusOr<double> DecodeTokensPerSecond(Backend& backend, int batch, int steps) {
+  const int64_t vocab = backend.vocab_size();
+  std::vector<int32_t> next(batch);
+  std::vector<float> logits(batch * vocab);
+  std::vector<int32_t> warm_prompt(16);
+  std::iota(warm_prompt.begin(), warm_prompt.end(), 100);
+  auto step = [&](bool prompt) {
+    std::vector<SequenceInput> inputs;
+    for (int b = 0; b < batch; ++b) {
+      inputs.push_back({b, prompt ? std::span<const int32_t>(warm_prompt)
+                                  : std::span<const int32_t>(&next[b], 1)});
+    }
+    absl::Status status = backend.Forward(inputs, logits);
+    for (int b = 0; b < batch; ++b) next[b] = ArgMax({&logits[b * vocab], size_t(vocab)});
+    return status;
+  };
+  for (int b = 0; b < batch; ++b) backend.ClearSlot(b);
+  if (absl::Status s = step(true); !s.ok()) return s;
+  if (absl::Status s = step(false); !s.ok()) return s;  // warm-up: caches, thread pools
+  const Clock::time_point start = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    if (absl::Status s = step(false); !s.ok()) return s;
+  }
+  return batch * steps / Seconds(start);
+}
+
+absl::StatusOr<double> PrefillTokensPerSecond(Backend& backend, int tokens) {
+  std::vector<int32_t> prompt(tokens);
+  for (int i = 0; i < tokens; ++i) prompt[i] = (i * 7919) % backend.vocab_size();
+  std::vector<float> logits(backend.vocab_size());
+  const SequenceInput input{0, prompt};
+  backend.ClearSlot(0);
+  if (absl::Status s = backend.Forward({&input, 1}, logits); !s.ok()) return s;  // warm-up
+  backend.ClearSlot(0);
+  const Clock::time_point start = Clock::now();
+  if (absl::Status s = backend.Forward({&input, 1}, logits); !s.ok()) return s;
+  return tokens / Seconds(start);
+}
+
+int Bench(const BenchOptions& o) {
+  auto fail = [](const absl::Status& s) {
+    std::fprintf(stderr, "ssm-run bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  };
+  absl::StatusOr<ModelConfig> config = PublishedShape(o.shape);
+  if (!config.ok()) return fail(config.status());
+  std::unique_ptr<Model> model = Model::Random(*config, o.seed);
+  const int max_batch = *std::max_element(o.batch_sizes.begin(), o.batch_sizes.end());
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(o.device, *model, max_batch);
+  if (!backend.ok()) return fail(backend.status());
+
+  nlohmann::json report = {{"model", o.shape},
+                           {"device", o.device},
+                           {"parameters", config->NumParameters()},
+                           {"weight_bytes", model->WeightBytes()},
+                           {"decode_steps", o.decode_steps}};
+  std::printf("%s (%s, %.1fM params, fp32 weights), device %s\n", o.shape.c_str(),
+              config->Describe().c_str(), config->NumParameters() / 1e6, o.device.c_str());
+  std::printf("%8s %14s %14s\n", "batch", "decode tok/s", "step ms");
+  for (int batch : o.batch_sizes) {
+    absl::StatusOr<double> rate = DecodeTokensPerSecond(**backend, batch, o.decode_steps);
+    if (!rate.ok()) return fail(rate.status());
+    std::printf("%8d %14.1f %14.2f\n", batch, *rate, 1e3 * batch / *rate);
+    report["decode"].push_back({{"batch", batch}, {"tokens_per_second", *rate}});
+  }
+  absl::StatusOr<double> prefill = PrefillTokensPerSecond(**backend, o.prefill_tokens);
+  if (!prefill.ok()) return fail(prefill.status());
+  std::printf("prefill of %d tokens: %.1f tok/s\n", o.prefill_tokens, *prefill);
+  report["prefill"] = {{"tokens", o.prefill_tokens}, {"tokens_per_second", *prefill}};
+  std::cout << report.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Action AddBenchCommand(CLI::App& app) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Decode and prefill throughput on random weights of a published shape; prints a "
+               "table, then one JSON line");
+  cmd->add_option("--random", options->shape, "Shape, e.g. mamba-130m or mamba2-370m")->required();
+  cmd->add_option("--device", options->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--batch-sizes", options->batch_sizes, "Decode batch sizes")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--decode-steps", options->decode_steps, "Timed decode steps per batch size")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--prefill-tokens", options->prefill_tokens, "Prompt length for prefill")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--seed", options->seed, "Seed of the random weights");
+  return [options] { return Bench(*options); };
+}
+
+}  // namespace ssm::run

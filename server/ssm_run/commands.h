@@ -1,0 +1,25 @@
+#ifndef SSM_SERVER_SSM_RUN_COMMANDS_H_
+#define SSM_SERVER_SSM_RUN_COMMANDS_H_
+
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/model.h"
+
+namespace ssm::run {
+
+// Each subcommand registers its options on the app and returns the action to run when chosen.
+using Action = std::function<int()>;
+Action AddGenerateCommand(CLI::App& app);
+Action AddBenchCommand(CLI::App& app);
+
+// The backend named by --device for a model, with `slots` state slots.
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, const Model& model,
+                                                     int slots);
+
+}  // namespace ssm::run
+
+#endif  // SSM_SERVER_SSM_RUN_COMMANDS_H_

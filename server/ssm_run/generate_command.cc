@@ -1,0 +1,81 @@
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "engine/greedy.h"
+#include "nlohmann/json.hpp"
+#include "server/ssm_run/commands.h"
+
+namespace ssm::run {
+namespace {
+
+struct GenerateOptions {
+  std::string model_dir;
+  std::string prompt_text;
+  std::string prompt_ids;
+  int max_new_tokens = 32;
+  bool print_logits = false;
+  std::string device = "cpu";
+};
+
+absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
+  std::vector<int32_t> ids;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int32_t id;
+    if (!absl::SimpleAtoi(piece, &id)) {
+      return absl::InvalidArgumentError(absl::StrCat("--prompt-ids: '", piece, "' is not an integer"));
+    }
+    ids.push_back(id);
+  }
+  if (ids.empty()) return absl::InvalidArgumentError("--prompt-ids is empty");
+  return ids;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "ssm-run generate: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+int Generate(const GenerateOptions& o) {
+  if (!o.prompt_text.empty()) {
+    return Fail(absl::UnimplementedError(
+        "--prompt needs the tokenizer, which is not built yet; pass --prompt-ids"));
+  }
+  absl::StatusOr<std::vector<int32_t>> prompt = ParseIds(o.prompt_ids);
+  if (!prompt.ok()) return Fail(prompt.status());
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(o.model_dir);
+  if (!model.ok()) return Fail(model.status());
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(o.device, **model, 1);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<GreedyResult> result = GenerateGreedy(**backend, 0, *prompt, o.max_new_tokens);
+  if (!result.ok()) return Fail(result.status());
+
+  nlohmann::json out = {{"prompt_tokens", prompt->size()}, {"generated_ids", result->generated}};
+  if (o.print_logits) out["prompt_logits"] = result->prompt_logits;
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Action AddGenerateCommand(CLI::App& app) {
+  auto options = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Greedy continuation of a prompt; prints JSON");
+  cmd->add_option("--model", options->model_dir, "Model folder (config.json + safetensors)")
+      ->required();
+  auto* text = cmd->add_option("--prompt", options->prompt_text, "Prompt text (needs a tokenizer)");
+  auto* ids = cmd->add_option("--prompt-ids", options->prompt_ids, "Prompt token ids, e.g. 1,2,3");
+  text->excludes(ids);
+  cmd->add_option("--max-new-tokens", options->max_new_tokens, "Tokens to generate")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_flag("--print-logits", options->print_logits,
+                "Also print the logits after the last prompt token as prompt_logits");
+  cmd->add_option("--device", options->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->callback([text, ids] {
+    if (text->count() + ids->count() == 0) throw CLI::ValidationError("give --prompt or --prompt-ids");
+  });
+  return [options] { return Generate(*options); };
+}
+
+}  // namespace ssm::run

@@ -1,0 +1,28 @@
+// ssm-run: the offline front end over the engine. One process, no server: generate from a
+// model folder, or benchmark the engine on a random model of a published shape.
+#include <cstdio>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cpu_backend.h"
+#include "server/ssm_run/commands.h"
+
+namespace ssm::run {
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, const Model& model,
+                                                     int slots) {
+  if (device == "cpu") return std::make_unique<CpuBackend>(model, slots);
+  return absl::UnimplementedError(
+      absl::StrCat("--device=", device, ": this build has only the cpu backend"));
+}
+
+}  // namespace ssm::run
+
+int main(int argc, char** argv) {
+  CLI::App app{"ssm-run: run Mamba models offline (generate, bench)"};
+  app.require_subcommand(1);
+  std::function<int()> generate = ssm::run::AddGenerateCommand(app);
+  std::function<int()> bench = ssm::run::AddBenchCommand(app);
+  CLI11_PARSE(app, argc, argv);
+  return app.got_subcommand("generate") ? generate() : bench();
+}

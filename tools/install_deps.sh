@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every system package ssm-serve needs to build and test, from the distribution's archive.
+# The README, .ci/run and the Dockerfile all call this one script, so there is one list to keep.
+# Verified on Debian 12 (bookworm).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git python3
+  clang-format
+  libopenblas-dev            # CPU matmuls (cblas_sgemm), multi-threaded
+  libgtest-dev libgmock-dev  # unit tests
+  libspdlog-dev libfmt-dev   # logging
+  nlohmann-json3-dev         # config.json, safetensors headers, fixtures
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  prometheus-cpp-dev         # metrics exposer
+  libpcre2-dev libutf8proc-dev  # tokenizer: Unicode regex and NFC
+  libcli11-dev               # command lines of ssm-run, ssm-server, ssm-client
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
