@@ -211,6 +211,8 @@ int64_t ModelConfig::in_proj_size() const {
 int64_t ModelConfig::NumParameters() const {
   int64_t per_layer = d_model + in_proj_size() * d_model + conv_channels() * d_conv +
                       d_inner * d_model;
+  if (conv_bias) per_layer += conv_channels();
+  if (proj_bias) per_layer += in_proj_size() + d_model;
   if (architecture == Architecture::kMamba1) {
     per_layer += d_inner * (dt_rank + 2 * d_state) + dt_rank * d_inner + d_inner +
                  d_inner * d_state + d_inner;

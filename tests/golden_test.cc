@@ -1,0 +1,148 @@
+// The CPU backend against what Hugging Face transformers computed for the same weights
+// (tests/fixtures, made by tools/make_fixtures.py).
+#include <algorithm>
+#include <cmath>
+
+#include "engine/cpu_backend.h"
+#include "engine/greedy.h"
+#include "gtest/gtest.h"
+#include "tests/support/fixtures.h"
+
+namespace ssm {
+namespace {
+
+using testing::ExpectedPrompt;
+
+// Logits must agree within this fraction of the largest |logit| (fp32 math on both sides).
+constexpr float kLogitTolerance = 1e-4f;
+
+float MaxAbs(std::span<const float> v) {
+  float m = 0.0f;
+  for (float x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+float MaxAbsDiff(std::span<const float> a, std::span<const float> b) {
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(testing::FixturePath(GetParam()));
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+    backend_ = std::make_unique<CpuBackend>(*model_, 8);
+    expected_ = testing::LoadExpected(GetParam());
+    ASSERT_EQ(expected_.size(), 4u);
+  }
+
+  // Logits after feeding `tokens` into a cleared slot in chunks of `chunk`.
+  std::vector<float> Prefill(int slot, std::span<const int32_t> tokens, size_t chunk) {
+    backend_->ClearSlot(slot);
+    std::vector<float> logits(backend_->vocab_size());
+    for (size_t i = 0; i < tokens.size(); i += chunk) {
+      const SequenceInput input{slot, tokens.subspan(i, std::min(chunk, tokens.size() - i))};
+      EXPECT_TRUE(backend_->Forward({&input, 1}, logits).ok());
+    }
+    return logits;
+  }
+
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<CpuBackend> backend_;
+  std::vector<ExpectedPrompt> expected_;
+};
+
+TEST_P(GoldenTest, PromptLogitsMatchTransformers) {
+  for (const ExpectedPrompt& p : expected_) {
+    const std::vector<float> logits = Prefill(0, p.prompt_ids, p.prompt_ids.size());
+    ASSERT_EQ(logits.size(), p.prompt_logits.size());
+    const float scale = MaxAbs(p.prompt_logits);
+    EXPECT_LE(MaxAbsDiff(logits, p.prompt_logits), kLogitTolerance * scale)
+        << "prompt of " << p.prompt_ids.size() << " tokens, largest |logit| " << scale;
+  }
+}
+
+TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
+  for (const ExpectedPrompt& p : expected_) {
+    backend_->ClearSlot(0);
+    absl::StatusOr<GreedyResult> result =
+        GenerateGreedy(*backend_, 0, p.prompt_ids, p.greedy_ids.size());
+    ASSERT_TRUE(result.ok()) << result.status();
+    // After a near-tie, either pick is right and the continuations may part ways.
+    const size_t comparable = p.near_tie_step < 0 ? p.greedy_ids.size() : p.near_tie_step;
+    ASSERT_GE(comparable, 10u) << "fixture has a near-tie too early to be useful";
+    EXPECT_EQ(std::vector<int32_t>(result->generated.begin(), result->generated.begin() + comparable),
+              std::vector<int32_t>(p.greedy_ids.begin(), p.greedy_ids.begin() + comparable))
+        << "prompt of " << p.prompt_ids.size() << " tokens";
+  }
+}
+
+// All four prompts in one step (mixed lengths, one slot each) give what each gives alone, and
+// so do the decode steps that follow with all four sequences batched.
+TEST_P(GoldenTest, BatchedEqualsSolo) {
+  const int64_t vocab = backend_->vocab_size();
+  std::vector<SequenceInput> batch;
+  for (size_t i = 0; i < expected_.size(); ++i) {
+    backend_->ClearSlot(i);
+    batch.push_back({static_cast<int32_t>(i), expected_[i].prompt_ids});
+  }
+  std::vector<float> logits(expected_.size() * vocab);
+  ASSERT_TRUE(backend_->Forward(batch, logits).ok());
+
+  std::vector<std::vector<int32_t>> generated(expected_.size());
+  for (int step = 0; step < 8; ++step) {
+    for (size_t i = 0; i < expected_.size(); ++i) {
+      generated[i].push_back(ArgMax({&logits[i * vocab], size_t(vocab)}));
+      batch[i].tokens = {&generated[i].back(), 1};
+    }
+    ASSERT_TRUE(backend_->Forward(batch, logits).ok());
+  }
+  for (size_t i = 0; i < expected_.size(); ++i) {
+    backend_->ClearSlot(4);
+    absl::StatusOr<GreedyResult> solo = GenerateGreedy(*backend_, 4, expected_[i].prompt_ids, 8);
+    ASSERT_TRUE(solo.ok());
+    EXPECT_EQ(generated[i], solo->generated) << "prompt " << i;
+    const std::span<const float> batched(&logits[i * vocab], vocab);
+    // The state after 7 more tokens must match too: compare the last logits of both runs.
+    std::vector<float> solo_logits(vocab);
+    const SequenceInput last{4, {&solo->generated.back(), 1}};
+    ASSERT_TRUE(backend_->Forward({&last, 1}, solo_logits).ok());
+    EXPECT_LE(MaxAbsDiff(batched, solo_logits), 1e-5f * MaxAbs(solo_logits)) << "prompt " << i;
+  }
+}
+
+TEST_P(GoldenTest, ChunkedAndTokenByTokenPrefillReachTheSameState) {
+  const std::vector<int32_t>& prompt = expected_.back().prompt_ids;  // the longest
+  const std::vector<float> whole_logits = Prefill(0, prompt, prompt.size());
+  const std::vector<float> whole_state = backend_->ReadSlot(0);
+  const float state_scale = MaxAbs(whole_state);
+  for (size_t chunk : {1, 7, 64}) {
+    const std::vector<float> logits = Prefill(1, prompt, chunk);
+    EXPECT_LE(MaxAbsDiff(backend_->ReadSlot(1), whole_state), 1e-5f * state_scale)
+        << "chunks of " << chunk;
+    EXPECT_LE(MaxAbsDiff(logits, whole_logits), 1e-5f * MaxAbs(whole_logits))
+        << "chunks of " << chunk;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::ValuesIn(testing::FixtureNames()),
+                         [](const auto& info) { return info.param; });
+
+TEST(GoldenFixtures, CoverTheCasesTheEngineMustHandle) {
+  const std::vector<std::string> names = testing::FixtureNames();
+  auto count = [&](std::string_view part) {
+    return std::count_if(names.begin(), names.end(),
+                         [&](const std::string& n) { return n.find(part) != std::string::npos; });
+  };
+  EXPECT_GE(count("mamba1_"), 4);
+  EXPECT_GE(count("mamba2_"), 3);
+  EXPECT_GE(count("bf16"), 2);
+  EXPECT_GE(count("sharded"), 1);
+  EXPECT_GE(count("original_naming"), 2);
+}
+
+}  // namespace
+}  // namespace ssm

@@ -1,0 +1,53 @@
+#include "tests/support/fixtures.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace ssm::testing {
+
+namespace fs = std::filesystem;
+
+std::string FixturesDir() { return SSM_FIXTURES_DIR; }
+
+std::vector<std::string> FixtureNames() {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(FixturesDir())) {
+    if (fs::exists(entry.path() / "expected.json")) names.push_back(entry.path().filename());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string FixturePath(const std::string& name) { return (fs::path(FixturesDir()) / name).string(); }
+
+std::vector<ExpectedPrompt> LoadExpected(const std::string& name) {
+  std::ifstream in(fs::path(FixturePath(name)) / "expected.json");
+  const nlohmann::json json = nlohmann::json::parse(in);
+  std::vector<ExpectedPrompt> prompts;
+  for (const auto& p : json.at("prompts")) {
+    prompts.push_back({p.at("prompt_ids").get<std::vector<int32_t>>(),
+                       p.at("prompt_logits").get<std::vector<float>>(),
+                       p.at("greedy_ids").get<std::vector<int32_t>>(),
+                       p.at("near_tie_step").get<int>()});
+  }
+  return prompts;
+}
+
+std::string MakeTempDir(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string CopyFixture(const std::string& name, const std::string& to_name) {
+  const std::string dir = MakeTempDir(to_name);
+  fs::copy(FixturePath(name), dir, fs::copy_options::recursive);
+  return dir;
+}
+
+}  // namespace ssm::testing

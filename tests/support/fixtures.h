@@ -1,0 +1,29 @@
+#ifndef SSM_TESTS_SUPPORT_FIXTURES_H_
+#define SSM_TESTS_SUPPORT_FIXTURES_H_
+
+#include <string>
+#include <vector>
+
+namespace ssm::testing {
+
+// What transformers computed for one prompt (tools/make_fixtures.py).
+struct ExpectedPrompt {
+  std::vector<int32_t> prompt_ids;
+  std::vector<float> prompt_logits;
+  std::vector<int32_t> greedy_ids;
+  int near_tie_step = -1;  // first greedy step whose best two logits nearly tie; -1 if none
+};
+
+std::string FixturesDir();                   // tests/fixtures in the source tree
+std::vector<std::string> FixtureNames();     // every folder there, sorted
+std::string FixturePath(const std::string& name);
+std::vector<ExpectedPrompt> LoadExpected(const std::string& name);
+
+// A fresh empty directory under the test's temp dir.
+std::string MakeTempDir(const std::string& name);
+// Copies a fixture folder, so a test can damage the copy.
+std::string CopyFixture(const std::string& name, const std::string& to_name);
+
+}  // namespace ssm::testing
+
+#endif  // SSM_TESTS_SUPPORT_FIXTURES_H_
