@@ -77,7 +77,8 @@ absl::Status CpuBackend::Validate(std::span<const SequenceInput> batch,
           absl::StrCat("slot ", seq.slot, " is outside the pool of ", num_slots_));
     }
     if (!slots.insert(seq.slot).second) {
-      return absl::InvalidArgumentError(absl::StrCat("slot ", seq.slot, " appears twice in a step"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("slot ", seq.slot, " appears twice in a step"));
     }
     if (seq.tokens.empty()) return absl::InvalidArgumentError("a sequence has no tokens");
     for (int32_t token : seq.tokens) {
@@ -203,9 +204,7 @@ void CpuBackend::Mamba2Mixer(const Layer& layer, std::span<const SequenceSlice> 
                              config_.norm_eps);
 }
 
-void CpuBackend::ClearSlot(int slot) {
-  std::fill_n(&state_[slot * slot_size_], slot_size_, 0.0f);
-}
+void CpuBackend::ClearSlot(int slot) { std::fill_n(&state_[slot * slot_size_], slot_size_, 0.0f); }
 
 void CpuBackend::CopySlot(int from, int to) {
   std::copy_n(&state_[from * slot_size_], slot_size_, &state_[to * slot_size_]);

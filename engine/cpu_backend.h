@@ -47,7 +47,9 @@ class CpuBackend : public Backend {
   const float* Widen(const TensorView* tensor);
   const float* NegExp(const TensorView* A_log);
   absl::Status Validate(std::span<const SequenceInput> batch, std::span<float> logits) const;
-  float* SlotLayer(int slot, int64_t layer) { return &state_[slot * slot_size_ + layer * layer_size_]; }
+  float* SlotLayer(int slot, int64_t layer) {
+    return &state_[slot * slot_size_ + layer * layer_size_];
+  }
   void Mamba1Mixer(const Layer& layer, std::span<const kernels::cpu::SequenceSlice> seqs,
                    int64_t tokens);
   void Mamba2Mixer(const Layer& layer, std::span<const kernels::cpu::SequenceSlice> seqs,

@@ -18,7 +18,6 @@ std::optional<DType> ParseDType(std::string_view safetensors_name);
 // Widens `count` elements stored as `dtype` at `src` (any alignment) into fp32 `dst`.
 void ConvertToFloat(DType dtype, const std::byte* src, size_t count, float* dst);
 
-
 }  // namespace ssm
 
 #endif  // SSM_ENGINE_DTYPE_H_

@@ -15,8 +15,8 @@ absl::StatusOr<GreedyResult> GenerateGreedy(Backend& backend, int slot,
   GreedyResult result;
   std::vector<float> logits(backend.vocab_size());
   for (size_t begin = 0; begin < prompt.size(); begin += prefill_chunk) {
-    const SequenceInput chunk{slot, prompt.subspan(begin, std::min<size_t>(prefill_chunk,
-                                                                           prompt.size() - begin))};
+    const SequenceInput chunk{
+        slot, prompt.subspan(begin, std::min<size_t>(prefill_chunk, prompt.size() - begin))};
     if (absl::Status status = backend.Forward({&chunk, 1}, logits); !status.ok()) return status;
   }
   result.prompt_logits = logits;

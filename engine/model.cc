@@ -19,7 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using Shape = std::vector<int64_t>;
 
-std::string ShapeText(const Shape& shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
+std::string ShapeText(const Shape& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
 
 // Checkpoint tensor names, in Hugging Face or original state-spaces spelling.
 struct Names {
@@ -51,7 +53,9 @@ std::vector<Expected> ExpectedTensors(const ModelConfig& c, ModelWeights& w) {
   const bool m1 = c.architecture == Architecture::kMamba1;
   for (int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& l = w.layers[i];
-    auto mixer = [&](const char* leaf) { return names.Layer(i, absl::StrCat("mixer.", leaf).c_str()); };
+    auto mixer = [&](const char* leaf) {
+      return names.Layer(i, absl::StrCat("mixer.", leaf).c_str());
+    };
     list.push_back({names.Layer(i, "norm.weight"), {c.d_model}, &l.norm});
     list.push_back({mixer("in_proj.weight"), {c.in_proj_size(), c.d_model}, &l.in_proj});
     if (c.proj_bias) list.push_back({mixer("in_proj.bias"), {c.in_proj_size()}, &l.in_proj_bias});
@@ -154,12 +158,11 @@ absl::Status Model::Bind(const std::map<std::string, const TensorView*>& tensors
   for (const Expected& e : ExpectedTensors(config_, weights_)) {
     auto it = tensors.find(e.name);
     if (it == tensors.end()) {
-      return absl::NotFoundError(absl::StrCat(where, ": tensor '", e.name,
-                                              "' is missing (the config calls for it)"));
+      return absl::NotFoundError(
+          absl::StrCat(where, ": tensor '", e.name, "' is missing (the config calls for it)"));
     }
     const TensorView& t = *it->second;
-    const bool matches =
-        t.shape == e.shape || (e.conv && t.shape == Shape{e.shape[0], e.shape[2]});
+    const bool matches = t.shape == e.shape || (e.conv && t.shape == Shape{e.shape[0], e.shape[2]});
     if (!matches) {
       return absl::InvalidArgumentError(absl::StrCat(t.file, ": tensor '", e.name, "' has shape ",
                                                      t.ShapeString(), ", expected ",
@@ -198,17 +201,16 @@ std::unique_ptr<Model> Model::Random(const ModelConfig& config, uint64_t seed) {
       std::fill(data.begin(), data.end(), 0.0f);
     } else {
       const float fan_in = static_cast<float>(e.shape.back());
-      std::normal_distribution<float> normal(0.0f, n == Names(config.naming).embedding
-                                                       ? 1.0f
-                                                       : 1.0f / std::sqrt(fan_in));
+      std::normal_distribution<float> normal(
+          0.0f, n == Names(config.naming).embedding ? 1.0f : 1.0f / std::sqrt(fan_in));
       for (float& v : data) v = normal(rng);
     }
-    auto view = std::make_unique<TensorView>(TensorView{
-        .name = e.name,
-        .file = "<random>",
-        .dtype = DType::kF32,
-        .shape = e.shape,
-        .bytes = std::as_bytes(std::span<const float>(data))});
+    auto view = std::make_unique<TensorView>(
+        TensorView{.name = e.name,
+                   .file = "<random>",
+                   .dtype = DType::kF32,
+                   .shape = e.shape,
+                   .bytes = std::as_bytes(std::span<const float>(data))});
     tensors[e.name] = view.get();
     model->owned_views_.push_back(std::move(view));
   }

@@ -18,7 +18,8 @@ using nlohmann::json;
 // all fields in a row and check once.
 class FieldReader {
  public:
-  FieldReader(const json& object, std::string source) : object_(object), source_(std::move(source)) {}
+  FieldReader(const json& object, std::string source)
+      : object_(object), source_(std::move(source)) {}
 
   int64_t Int(const char* key, std::optional<int64_t> fallback = std::nullopt) {
     const json* value = Lookup(key, fallback.has_value());
@@ -191,8 +192,8 @@ absl::Status Validate(const ModelConfig& c, const std::string& source) {
                                 ") must equal expand x hidden_size (", c.d_inner, ")"));
   }
   if (c.n_groups <= 0 || c.n_heads % c.n_groups != 0) {
-    return invalid(absl::StrCat("n_groups (", c.n_groups, ") must divide num_heads (",
-                                c.n_heads, ")"));
+    return invalid(
+        absl::StrCat("n_groups (", c.n_groups, ") must divide num_heads (", c.n_heads, ")"));
   }
   if (!(c.dt_min <= c.dt_max)) return invalid("time_step_limit must be [min, max] with min <= max");
   return absl::OkStatus();
@@ -209,8 +210,8 @@ int64_t ModelConfig::in_proj_size() const {
 }
 
 int64_t ModelConfig::NumParameters() const {
-  int64_t per_layer = d_model + in_proj_size() * d_model + conv_channels() * d_conv +
-                      d_inner * d_model;
+  int64_t per_layer =
+      d_model + in_proj_size() * d_model + conv_channels() * d_conv + d_inner * d_model;
   if (conv_bias) per_layer += conv_channels();
   if (proj_bias) per_layer += in_proj_size() + d_model;
   if (architecture == Architecture::kMamba1) {
@@ -225,9 +226,8 @@ int64_t ModelConfig::NumParameters() const {
 
 std::string ModelConfig::Describe() const {
   std::string text = absl::StrCat(architecture == Architecture::kMamba1 ? "mamba" : "mamba2",
-                                  " d_model=", d_model, " n_layer=", n_layer,
-                                  " vocab=", vocab_size, " d_inner=", d_inner,
-                                  " d_state=", d_state, " d_conv=", d_conv);
+                                  " d_model=", d_model, " n_layer=", n_layer, " vocab=", vocab_size,
+                                  " d_inner=", d_inner, " d_state=", d_state, " d_conv=", d_conv);
   if (architecture == Architecture::kMamba2) {
     absl::StrAppend(&text, " heads=", n_heads, "x", head_dim, " groups=", n_groups);
   }
@@ -278,15 +278,21 @@ absl::StatusOr<ModelConfig> PublishedShape(const std::string& name) {
     int64_t d_model, n_layer;
   };
   // state-spaces/mamba-* and mamba2-* on the Hugging Face hub.
-  static constexpr Shape kMamba1[] = {{"mamba-130m", 768, 24},  {"mamba-370m", 1024, 48},
-                                      {"mamba-790m", 1536, 48}, {"mamba-1.4b", 2048, 48},
+  static constexpr Shape kMamba1[] = {{"mamba-130m", 768, 24},
+                                      {"mamba-370m", 1024, 48},
+                                      {"mamba-790m", 1536, 48},
+                                      {"mamba-1.4b", 2048, 48},
                                       {"mamba-2.8b", 2560, 64}};
-  static constexpr Shape kMamba2[] = {{"mamba2-130m", 768, 24},  {"mamba2-370m", 1024, 48},
-                                      {"mamba2-780m", 1536, 48}, {"mamba2-1.3b", 2048, 48},
+  static constexpr Shape kMamba2[] = {{"mamba2-130m", 768, 24},
+                                      {"mamba2-370m", 1024, 48},
+                                      {"mamba2-780m", 1536, 48},
+                                      {"mamba2-1.3b", 2048, 48},
                                       {"mamba2-2.7b", 2560, 64}};
   auto make = [](const Shape& shape, bool mamba2) {
-    json config = {{"d_model", shape.d_model}, {"n_layer", shape.n_layer},
-                   {"vocab_size", 50277},      {"pad_vocab_size_multiple", mamba2 ? 16 : 8},
+    json config = {{"d_model", shape.d_model},
+                   {"n_layer", shape.n_layer},
+                   {"vocab_size", 50277},
+                   {"pad_vocab_size_multiple", mamba2 ? 16 : 8},
                    {"ssm_cfg", json::object()}};
     if (mamba2) config["ssm_cfg"]["layer"] = "Mamba2";
     return ParseModelConfig(config, shape.name);
@@ -297,9 +303,9 @@ absl::StatusOr<ModelConfig> PublishedShape(const std::string& name) {
   for (const Shape& shape : kMamba2) {
     if (shape.name == name) return make(shape, true);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown model shape \"", name, "\"; known: mamba-{130m,370m,790m,1.4b,2.8b}, ",
-      "mamba2-{130m,370m,780m,1.3b,2.7b}"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown model shape \"", name,
+                                                 "\"; known: mamba-{130m,370m,790m,1.4b,2.8b}, ",
+                                                 "mamba2-{130m,370m,780m,1.3b,2.7b}"));
 }
 
 }  // namespace ssm

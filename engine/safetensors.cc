@@ -32,7 +32,9 @@ int64_t TensorView::NumElements() const {
   return n;
 }
 
-std::string TensorView::ShapeString() const { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
+std::string TensorView::ShapeString() const {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -84,7 +86,8 @@ absl::Status SafetensorsFile::ParseHeader() {
                                        size_, " (truncated?)"));
   }
   const std::string_view header_text(reinterpret_cast<const char*>(base + 8), header_len);
-  const nlohmann::json header = nlohmann::json::parse(header_text, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json header =
+      nlohmann::json::parse(header_text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
     return Corrupt(path_, "header is not a JSON object");
   }
@@ -99,12 +102,13 @@ absl::Status SafetensorsFile::ParseHeader() {
       return Corrupt(path_, absl::StrCat(where, " lacks dtype, shape or data_offsets"));
     }
     const auto& dtype_json = entry["dtype"];
-    if (!dtype_json.is_string()) return Corrupt(path_, absl::StrCat(where, ": dtype is not a string"));
+    if (!dtype_json.is_string())
+      return Corrupt(path_, absl::StrCat(where, ": dtype is not a string"));
     const std::optional<DType> dtype = ParseDType(dtype_json.get<std::string>());
     if (!dtype) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path_, ": ", where, " has dtype ", dtype_json.get<std::string>(),
-                       "; supported dtypes are F32, F16 and BF16"));
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", where, " has dtype ",
+                                                     dtype_json.get<std::string>(),
+                                                     "; supported dtypes are F32, F16 and BF16"));
     }
     TensorView view{.name = name, .file = path_, .dtype = *dtype};
     const auto& shape = entry["shape"];
@@ -128,9 +132,9 @@ absl::Status SafetensorsFile::ParseHeader() {
     const uint64_t begin = offsets[0].get<uint64_t>();
     const uint64_t end = offsets[1].get<uint64_t>();
     if (begin > end || end > data_size) {
-      return Corrupt(path_, absl::StrCat(where, ": data_offsets [", begin, ", ", end,
-                                         "] lie outside the ", data_size,
-                                         "-byte data section (truncated?)"));
+      return Corrupt(path_,
+                     absl::StrCat(where, ": data_offsets [", begin, ", ", end, "] lie outside the ",
+                                  data_size, "-byte data section (truncated?)"));
     }
     if (end - begin != elements * DTypeSize(*dtype)) {
       return Corrupt(path_, absl::StrCat(where, ": ", end - begin, " bytes for shape ",

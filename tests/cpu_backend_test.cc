@@ -31,9 +31,9 @@ class CpuBackendTest : public ::testing::Test {
 
 TEST_F(CpuBackendTest, SlotSizeIsTheConstantPerSessionState) {
   const ModelConfig& c = model_->config();
-  EXPECT_EQ(backend_->slot_size(), c.n_layer * ((c.d_conv - 1) * (c.d_inner + 2 * c.n_groups *
-                                                                               c.d_state) +
-                                                c.n_heads * c.head_dim * c.d_state));
+  EXPECT_EQ(backend_->slot_size(),
+            c.n_layer * ((c.d_conv - 1) * (c.d_inner + 2 * c.n_groups * c.d_state) +
+                         c.n_heads * c.head_dim * c.d_state));
 }
 
 TEST_F(CpuBackendTest, RejectsBadInputWithoutTouchingState) {

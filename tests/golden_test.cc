@@ -74,8 +74,9 @@ TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
     // After a near-tie, either pick is right and the continuations may part ways.
     const size_t comparable = p.near_tie_step < 0 ? p.greedy_ids.size() : p.near_tie_step;
     ASSERT_GE(comparable, 10u) << "fixture has a near-tie too early to be useful";
-    EXPECT_EQ(std::vector<int32_t>(result->generated.begin(), result->generated.begin() + comparable),
-              std::vector<int32_t>(p.greedy_ids.begin(), p.greedy_ids.begin() + comparable))
+    EXPECT_EQ(
+        std::vector<int32_t>(result->generated.begin(), result->generated.begin() + comparable),
+        std::vector<int32_t>(p.greedy_ids.begin(), p.greedy_ids.begin() + comparable))
         << "prompt of " << p.prompt_ids.size() << " tokens";
   }
 }

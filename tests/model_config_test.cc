@@ -11,16 +11,23 @@ namespace {
 using nlohmann::json;
 
 json HfMamba() {
-  return {{"model_type", "mamba"}, {"hidden_size", 64},  {"num_hidden_layers", 2},
-          {"vocab_size", 256},     {"state_size", 16},   {"conv_kernel", 4},
+  return {{"model_type", "mamba"}, {"hidden_size", 64},       {"num_hidden_layers", 2},
+          {"vocab_size", 256},     {"state_size", 16},        {"conv_kernel", 4},
           {"expand", 2},           {"time_step_rank", "auto"}};
 }
 
 json HfMamba2() {
-  return {{"model_type", "mamba2"}, {"hidden_size", 64}, {"num_hidden_layers", 2},
-          {"vocab_size", 256},      {"state_size", 16},  {"conv_kernel", 4},
-          {"expand", 2},            {"num_heads", 8},    {"head_dim", 16},
-          {"n_groups", 2},          {"chunk_size", 32}};
+  return {{"model_type", "mamba2"},
+          {"hidden_size", 64},
+          {"num_hidden_layers", 2},
+          {"vocab_size", 256},
+          {"state_size", 16},
+          {"conv_kernel", 4},
+          {"expand", 2},
+          {"num_heads", 8},
+          {"head_dim", 16},
+          {"n_groups", 2},
+          {"chunk_size", 32}};
 }
 
 void ExpectError(const json& config, const std::string& part) {
@@ -59,8 +66,9 @@ TEST(ModelConfigTest, ReadsHuggingFaceMamba2WithInfiniteLimit) {
 }
 
 TEST(ModelConfigTest, ReadsOriginalLayoutAndPadsTheVocabulary) {
-  const json j = {{"d_model", 768}, {"n_layer", 24}, {"vocab_size", 50277},
-                  {"ssm_cfg", json::object()}, {"rms_norm", true}, {"pad_vocab_size_multiple", 8}};
+  const json j = {{"d_model", 768},      {"n_layer", 24},
+                  {"vocab_size", 50277}, {"ssm_cfg", json::object()},
+                  {"rms_norm", true},    {"pad_vocab_size_multiple", 8}};
   absl::StatusOr<ModelConfig> c = ParseModelConfig(j, "cfg.json");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->naming, WeightNaming::kOriginal);

@@ -54,8 +54,7 @@ TEST(ModelLoadingTest, TiedModelsShareTheEmbedding) {
 }
 
 TEST(ModelLoadingTest, KeepsStorageDTypes) {
-  absl::StatusOr<std::unique_ptr<Model>> bf16 =
-      Model::Load(testing::FixturePath("mamba2_g2_bf16"));
+  absl::StatusOr<std::unique_ptr<Model>> bf16 = Model::Load(testing::FixturePath("mamba2_g2_bf16"));
   absl::StatusOr<std::unique_ptr<Model>> f16 =
       Model::Load(testing::FixturePath("mamba1_untied_k3_f16_sharded"));
   ASSERT_TRUE(bf16.ok() && f16.ok());
@@ -142,7 +141,8 @@ TEST(ModelLoadingTest, FolderProblemsAreReported) {
   ExpectLoadFails(no_weights, absl::StatusCode::kNotFound, {"neither model.safetensors"});
   const std::string bad_config = CopyFixture("mamba1_tied_k4_f32", "bad_config");
   testing::WriteFile(bad_config + "/config.json", "{ not json");
-  ExpectLoadFails(bad_config, absl::StatusCode::kInvalidArgument, {"config.json", "not valid JSON"});
+  ExpectLoadFails(bad_config, absl::StatusCode::kInvalidArgument,
+                  {"config.json", "not valid JSON"});
 }
 
 TEST(ModelLoadingTest, RandomModelHasThePublishedShape) {

@@ -56,7 +56,8 @@ TEST(SafetensorsTest, ReadsTensorsOfEveryDType) {
 TEST(SafetensorsTest, IgnoresMetadata) {
   std::string image = SafetensorsImage({{"a", "F32", {1}, Bytes(4)}});
   // Rebuild the header with a __metadata__ entry in front.
-  const std::string header = R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
   const uint64_t length = header.size();
   std::string with_meta(8, '\0');
   std::memcpy(with_meta.data(), &length, 8);
@@ -114,9 +115,9 @@ TEST(SafetensorsTest, RejectsMalformedEntries) {
                   "outside");
   ExpectOpenFails(with_header(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0]}})"),
                   "data_offsets is not");
-  ExpectOpenFails(with_header(
-                      R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})"),
-                  "shape");
+  ExpectOpenFails(
+      with_header(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})"),
+      "shape");
   ExpectOpenFails(with_header(R"([1,2,3])"), "header is not a JSON object");
 }
 

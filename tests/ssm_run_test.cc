@@ -33,8 +33,9 @@ std::string Join(const std::vector<int32_t>& ids) {
 TEST(SsmRunTest, GeneratePrintsTheGreedyContinuationAsJson) {
   const std::string fixture = "mamba2_g2_bf16";
   const testing::ExpectedPrompt p = testing::LoadExpected(fixture)[1];
-  const Outcome run = RunSsmRun("generate --model " + testing::FixturePath(fixture) + " --prompt-ids " +
-                          Join(p.prompt_ids) + " --max-new-tokens 24 --print-logits");
+  const Outcome run =
+      RunSsmRun("generate --model " + testing::FixturePath(fixture) + " --prompt-ids " +
+                Join(p.prompt_ids) + " --max-new-tokens 24 --print-logits");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const nlohmann::json out = nlohmann::json::parse(run.output);
   EXPECT_EQ(out["generated_ids"].get<std::vector<int32_t>>(), p.greedy_ids);

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git python3
   clang-format
-  libopenblas-openmp-dev     # CPU matmuls; the OpenMP build shares our thread pool
+  libblis-openmp-dev         # CPU matmuls (BLIS); the OpenMP build shares our thread pool
   libgtest-dev libgmock-dev  # unit tests
   libspdlog-dev libfmt-dev   # logging
   nlohmann-json3-dev         # config.json, safetensors headers, fixtures

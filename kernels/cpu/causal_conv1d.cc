@@ -10,8 +10,8 @@ constexpr int64_t kChannelBlock = 64;
 // One sequence, channels [c0, c1). The window and the new inputs form one timeline:
 // position p < kernel-1 is window row p, position p >= kernel-1 is token p - (kernel-1).
 void ConvolveBlock(const SequenceSlice& seq, const float* x, int64_t ldx, int64_t channels,
-                   int64_t kernel, const float* weight, const float* bias, float* out,
-                   int64_t ldo, int64_t c0, int64_t c1) {
+                   int64_t kernel, const float* weight, const float* bias, float* out, int64_t ldo,
+                   int64_t c0, int64_t c1) {
   const int64_t history = kernel - 1;
   auto input_at = [&](int64_t position, int64_t c) {
     return position < history ? seq.conv_window[position * channels + c]

@@ -1,15 +1,12 @@
 #include "kernels/cpu/linear.h"
 
+#include <blis.h>
 #include <cblas.h>
 #include <immintrin.h>
-
-#include <utility>
+#include <omp.h>
 
 namespace ssm::kernels::cpu {
 namespace {
-
-// Rows up to this many go through StreamWeights instead of BLAS GEMM.
-constexpr int64_t kStreamRows = 8;
 
 float HorizontalSum(__m256 v) {
   __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -17,44 +14,37 @@ float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(_mm_hadd_ps(sum, sum));
 }
 
-// y[r, o] += x[r, :] . weight[o, :] for kRows rows, reading each weight row from memory once
-// for all of them, with one AVX2 accumulator per row. Decoding a small batch is bound by reading
-// the weights, and OpenBLAS's GEMM packs (copies) the whole weight matrix on every call, which
-// makes it 2-3x slower at these sizes (docs/benchmarks.md has the figures).
-template <int kRows>
-void StreamWeights(const float* x, int64_t ldx, int64_t in, const float* weight, int64_t out,
-                   float* y, int64_t ldy) {
+// y[o] += x . weight[o, :] with the output rows split over OpenMP threads. Decoding one sequence
+// is bound by reading the weights, and BLIS runs matrix-vector products on one thread only, so
+// this loop streams the weights about 1.5x faster (docs/benchmarks.md has the figures).
+void MatrixVector(const float* x, int64_t in, const float* weight, int64_t out, float* y) {
 #pragma omp parallel for schedule(static)
   for (int64_t o = 0; o < out; ++o) {
     const float* w = weight + o * in;
-    __m256 acc[kRows];
-    for (int r = 0; r < kRows; ++r) acc[r] = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 8 <= in; i += 8) {
-      const __m256 wv = _mm256_loadu_ps(w + i);
-      for (int r = 0; r < kRows; ++r) {
-        acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * ldx + i), wv, acc[r]);
-      }
-    }
-    for (int r = 0; r < kRows; ++r) {
-      float sum = HorizontalSum(acc[r]);
-      for (int64_t j = i; j < in; ++j) sum += x[r * ldx + j] * w[j];
-      y[r * ldy + o] += sum;
-    }
+    for (; i + 8 <= in; i += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(w + i), acc);
+    float sum = HorizontalSum(acc);
+    for (; i < in; ++i) sum += x[i] * w[i];
+    y[o] += sum;
   }
 }
 
-template <int... kRows>
-void StreamRows(std::integer_sequence<int, kRows...>, const float* x, int64_t ldx, int64_t rows,
-                int64_t in, const float* weight, int64_t out, float* y, int64_t ldy) {
-  // Calls the instance whose kRows + 1 equals rows.
-  ((rows == kRows + 1 ? StreamWeights<kRows + 1>(x, ldx, in, weight, out, y, ldy) : void()), ...);
+// BLIS starts single-threaded unless told otherwise; give it the OpenMP thread count
+// (OMP_NUM_THREADS, else all cores) once, before the first multiplication.
+void UseAllThreadsInBlis() {
+  static const bool done = [] {
+    bli_thread_set_num_threads(omp_get_max_threads());
+    return true;
+  }();
+  (void)done;
 }
 
 }  // namespace
 
-void Linear(const float* x, int64_t ldx, int64_t rows, int64_t in, const float* weight,
-            int64_t out, const float* bias, float* y, int64_t ldy, bool accumulate) {
+void Linear(const float* x, int64_t ldx, int64_t rows, int64_t in, const float* weight, int64_t out,
+            const float* bias, float* y, int64_t ldy, bool accumulate) {
   if (rows == 0) return;
   // Start from the bias (plus the old y when accumulating) and add the product onto it.
   for (int64_t r = 0; r < rows; ++r) {
@@ -63,11 +53,11 @@ void Linear(const float* x, int64_t ldx, int64_t rows, int64_t in, const float* 
       row[o] = (accumulate ? row[o] : 0.0f) + (bias != nullptr ? bias[o] : 0.0f);
     }
   }
-  if (rows <= kStreamRows) {
-    StreamRows(std::make_integer_sequence<int, kStreamRows>(), x, ldx, rows, in, weight, out, y,
-               ldy);
+  if (rows == 1) {
+    MatrixVector(x, in, weight, out, y);
     return;
   }
+  UseAllThreadsInBlis();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, ldx, weight, in,
               1.0f, y, ldy);
 }

@@ -9,8 +9,8 @@ namespace ssm::kernels::cpu {
 //   y[r, :] = x[r, :in] . weight^T (+ bias) (+ y[r, :] when accumulate)
 // weight is [out, in] row-major, as checkpoints store it. ldx and ldy are row strides, so a
 // column block of a wider activation can be used in place. accumulate fuses a residual add.
-void Linear(const float* x, int64_t ldx, int64_t rows, int64_t in, const float* weight,
-            int64_t out, const float* bias, float* y, int64_t ldy, bool accumulate = false);
+void Linear(const float* x, int64_t ldx, int64_t rows, int64_t in, const float* weight, int64_t out,
+            const float* bias, float* y, int64_t ldy, bool accumulate = false);
 
 }  // namespace ssm::kernels::cpu
 

@@ -6,8 +6,7 @@
 namespace ssm::kernels::cpu {
 
 // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight, for each of `rows` rows of `dim`.
-void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps,
-             float* out);
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* out);
 
 // Mamba-2's gated RMSNorm (mamba_ssm RMSNormGated, norm_before_gate=False), in place on y:
 //   y = normalize(y * silu(z)) * weight

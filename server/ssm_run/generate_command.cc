@@ -24,7 +24,8 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
   for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     int32_t id;
     if (!absl::SimpleAtoi(piece, &id)) {
-      return absl::InvalidArgumentError(absl::StrCat("--prompt-ids: '", piece, "' is not an integer"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--prompt-ids: '", piece, "' is not an integer"));
     }
     ids.push_back(id);
   }
@@ -71,9 +72,11 @@ Action AddGenerateCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--print-logits", options->print_logits,
                 "Also print the logits after the last prompt token as prompt_logits");
-  cmd->add_option("--device", options->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", options->device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([text, ids] {
-    if (text->count() + ids->count() == 0) throw CLI::ValidationError("give --prompt or --prompt-ids");
+    if (text->count() + ids->count() == 0)
+      throw CLI::ValidationError("give --prompt or --prompt-ids");
   });
   return [options] { return Generate(*options); };
 }

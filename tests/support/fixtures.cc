@@ -22,7 +22,9 @@ std::vector<std::string> FixtureNames() {
   return names;
 }
 
-std::string FixturePath(const std::string& name) { return (fs::path(FixturesDir()) / name).string(); }
+std::string FixturePath(const std::string& name) {
+  return (fs::path(FixturesDir()) / name).string();
+}
 
 std::vector<ExpectedPrompt> LoadExpected(const std::string& name) {
   std::ifstream in(fs::path(FixturePath(name)) / "expected.json");

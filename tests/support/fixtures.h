@@ -14,8 +14,8 @@ struct ExpectedPrompt {
   int near_tie_step = -1;  // first greedy step whose best two logits nearly tie; -1 if none
 };
 
-std::string FixturesDir();                   // tests/fixtures in the source tree
-std::vector<std::string> FixtureNames();     // every folder there, sorted
+std::string FixturesDir();                // tests/fixtures in the source tree
+std::vector<std::string> FixtureNames();  // every folder there, sorted
 std::string FixturePath(const std::string& name);
 std::vector<ExpectedPrompt> LoadExpected(const std::string& name);
 
