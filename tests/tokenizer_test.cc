@@ -99,7 +99,8 @@ TEST_P(TokenizerGoldenTest, AdversarialTextsEncodeAndDecodeExactly) {
     absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text);
     ASSERT_TRUE(ids.ok()) << ids.status();
     EXPECT_EQ(*ids, golden["ids"].get<std::vector<int32_t>>()) << "text: " << text;
-    absl::StatusOr<std::string> decoded = tokenizer.Decode(golden["ids"].get<std::vector<int32_t>>());
+    absl::StatusOr<std::string> decoded =
+        tokenizer.Decode(golden["ids"].get<std::vector<int32_t>>());
     ASSERT_TRUE(decoded.ok());
     EXPECT_EQ(*decoded, golden["decoded"].get<std::string>()) << "text: " << text;
   }
@@ -118,7 +119,8 @@ TEST_P(TokenizerGoldenTest, CorporaEncodeExactlyLineByLineAndInBlocks) {
       for (size_t i = g * group; i < std::min(lines.size(), (g + 1) * group); ++i) {
         hash.Add(*tokenizer.Encode(lines[i]));
       }
-      EXPECT_EQ(hash.count(), expected["lines"][g][0].get<size_t>()) << corpus << " lines group " << g;
+      EXPECT_EQ(hash.count(), expected["lines"][g][0].get<size_t>())
+          << corpus << " lines group " << g;
       EXPECT_EQ(hash.Hex(), expected["lines"][g][1].get<std::string>())
           << corpus << " lines " << g * group << ".." << (g + 1) * group - 1;
     }
@@ -128,7 +130,8 @@ TEST_P(TokenizerGoldenTest, CorporaEncodeExactlyLineByLineAndInBlocks) {
       IdHash hash;
       const std::vector<int32_t> ids = *tokenizer.Encode(blocks[b]);
       hash.Add(ids);
-      EXPECT_EQ(hash.Hex(), expected["blocks"][b][1].get<std::string>()) << corpus << " block " << b;
+      EXPECT_EQ(hash.Hex(), expected["blocks"][b][1].get<std::string>())
+          << corpus << " block " << b;
       // Decoding gives the text back: the corpora are already NFC. (The variant's NFKC and
       // prefix space change the text, so it cannot round-trip.)
       if (GetParam() != "gpt2-variant") {
@@ -167,7 +170,8 @@ TEST(TokenizerTest, KnownIdsOfGptNeox) {
   const Tokenizer& t = Load("gpt-neox-20b");
   EXPECT_EQ(*t.Encode("Hello"), std::vector<int32_t>{12092});
   EXPECT_EQ(*t.Encode(" world"), std::vector<int32_t>{1533});
-  EXPECT_EQ(*t.Encode("Hey how are you doing?"), (std::vector<int32_t>{8262, 849, 403, 368, 2509, 32}));
+  EXPECT_EQ(*t.Encode("Hey how are you doing?"),
+            (std::vector<int32_t>{8262, 849, 403, 368, 2509, 32}));
   EXPECT_EQ(t.vocab_size(), 50277);
   EXPECT_TRUE(t.IsSpecial(0));
   EXPECT_FALSE(t.IsSpecial(50254));
@@ -196,6 +200,24 @@ TEST(TokenizerTest, DecodeReplacesBrokenCharactersAndRefusesUnknownIds) {
   EXPECT_EQ(*t.Decode(std::vector<int32_t>{50256, 15496}, /*skip_special_tokens=*/true), "Hello");
 }
 
+TEST(TokenizerTest, DecodeReplacesEachMaximalIllFormedSubpart) {
+  const Tokenizer& t = Load("gpt2");
+  // GPT-2 has one token per byte; find those of a few bytes that are not UTF-8 on their own.
+  auto byte_token = [&](unsigned char byte) {
+    for (int32_t id = 0; id < t.vocab_size(); ++id) {
+      if (t.TokenBytes(id) == std::string(1, static_cast<char>(byte))) return id;
+    }
+    return -1;
+  };
+  const int32_t continuation = byte_token(0x80), lead = byte_token(0xE2), bad = byte_token(0xFF);
+  const int32_t a = byte_token('a');
+  // A lone continuation byte, a truncated 3-byte lead, an impossible byte: one U+FFFD each.
+  EXPECT_EQ(*t.Decode(std::vector<int32_t>{a, continuation, lead, a, bad, a}),
+            "a\xEF\xBF\xBD\xEF\xBF\xBD"
+            "a\xEF\xBF\xBD"
+            "a");
+}
+
 TEST(TokenizerTest, IncrementalDecoderHoldsBackPartialCharacters) {
   const Tokenizer& t = Load("gpt2");
   const std::vector<int32_t> ids = *t.Encode("a𝄞b");
@@ -210,7 +232,8 @@ TEST(TokenizerTest, IncrementalDecoderHoldsBackPartialCharacters) {
 }
 
 TEST(TokenizerTest, RefusesTokenizersOutsideTheByteLevelBpeFamily) {
-  nlohmann::json spec = nlohmann::json::parse(ReadText(testing::FixturesDir() + "/tokenizer/gpt2.json"));
+  nlohmann::json spec =
+      nlohmann::json::parse(ReadText(testing::FixturesDir() + "/tokenizer/gpt2.json"));
   auto expect_refused = [](const nlohmann::json& s, const std::string& part) {
     absl::StatusOr<std::unique_ptr<Tokenizer>> t = Tokenizer::FromJson(s);
     ASSERT_FALSE(t.ok()) << part;

@@ -45,7 +45,8 @@ AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalize
     const AddedToken& t = tokens_[i];
     if (t.content.empty()) continue;
     PassPatterns& pass = t.normalized ? normalized_ : raw_;
-    std::string text = t.normalized ? normalizer.Apply(t.content) : t.content;
+    std::string storage;
+    std::string text(t.normalized ? normalizer.Apply(t.content, storage) : t.content);
     pass.by_first_byte[static_cast<unsigned char>(text[0])].push_back({std::move(text), i});
   }
   // Longest first, so the first hit at a position is the longest match there.
@@ -66,7 +67,11 @@ void AddedVocabulary::Split(std::string_view text, bool normalized_pass,
   while (pos < text.size()) {
     const Pattern* hit = nullptr;
     for (const Pattern& p : pass.by_first_byte[static_cast<unsigned char>(text[pos])]) {
-      if (text.substr(pos, p.text.size()) == p.text) {
+      // Check the second byte first: most candidates fail there (a space before a word, for
+      // the run-of-spaces tokens), and a full comparison per candidate is the hot spot.
+      const size_t n = p.text.size();
+      if (n > 1 && (pos + 1 >= text.size() || text[pos + 1] != p.text[1])) continue;
+      if (text.substr(pos, n) == p.text) {
         hit = &p;
         break;
       }
@@ -79,7 +84,8 @@ void AddedVocabulary::Split(std::string_view text, bool normalized_pass,
     size_t start = pos, stop = pos + hit->text.size();
     pos = stop;  // matching resumes after this match, whether or not it is used
     if (token.single_word) {
-      const bool word_before = start > 0 && utf8::IsAlphanumeric(LastCodePoint(text.substr(0, start)));
+      const bool word_before =
+          start > 0 && utf8::IsAlphanumeric(LastCodePoint(text.substr(0, start)));
       size_t after = stop;
       const bool word_after = stop < text.size() && utf8::IsAlphanumeric(utf8::Next(text, after));
       if (word_before || word_after) continue;

@@ -47,7 +47,8 @@ absl::StatusOr<BpeModel> BpeModel::FromJson(const nlohmann::json& spec,
     if (merge.is_string()) {
       const std::string text = merge.get<std::string>();
       const size_t space = text.find(' ');
-      if (space == std::string::npos) return invalid(absl::StrCat("merge '", text, "' has no space"));
+      if (space == std::string::npos)
+        return invalid(absl::StrCat("merge '", text, "' has no space"));
       left = text.substr(0, space);
       right = text.substr(space + 1);
     } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
@@ -73,6 +74,24 @@ std::optional<int32_t> BpeModel::Find(const std::string& token) const {
 }
 
 void BpeModel::Encode(std::string_view bytes, std::vector<int32_t>& ids) const {
+  const absl::string_view key(bytes.data(), bytes.size());
+  {
+    absl::ReaderMutexLock lock(&cache_->mutex);
+    const auto it = cache_->ids.find(key);
+    if (it != cache_->ids.end()) {
+      ids.insert(ids.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  const size_t first = ids.size();
+  ApplyMerges(bytes, ids);
+  absl::MutexLock lock(&cache_->mutex);
+  if (cache_->ids.size() < Cache::kCapacity) {
+    cache_->ids.try_emplace(key, ids.begin() + first, ids.end());
+  }
+}
+
+void BpeModel::ApplyMerges(std::string_view bytes, std::vector<int32_t>& ids) const {
   // Symbols form a linked list; a merged-away symbol has id -1.
   struct Symbol {
     int32_t id, prev, next;

@@ -3,12 +3,14 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/tokenizer/byte_level.h"
 #include "nlohmann/json_fwd.hpp"
 
@@ -23,6 +25,7 @@ class BpeModel {
 
   // Appends the ids of one pre-token (raw bytes): start from one symbol per byte and apply the
   // lowest-ranked applicable merge (leftmost on ties) until none applies, as HF tokenizers does.
+  // Results are cached (thread-safe) since real text repeats its words.
   void Encode(std::string_view bytes, std::vector<int32_t>& ids) const;
 
   int32_t vocab_size() const { return static_cast<int32_t>(tokens_.size()); }
@@ -34,6 +37,14 @@ class BpeModel {
     int32_t rank;
     int32_t merged_id;
   };
+  // Pieces seen before and their ids; bounded, filled until full (as HF's BPE cache).
+  struct Cache {
+    static constexpr size_t kCapacity = 200000;
+    absl::Mutex mutex;
+    absl::flat_hash_map<std::string, std::vector<int32_t>> ids ABSL_GUARDED_BY(mutex);
+  };
+
+  void ApplyMerges(std::string_view bytes, std::vector<int32_t>& ids) const;
   static uint64_t PairKey(int32_t left, int32_t right) {
     return (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right);
   }
@@ -42,6 +53,7 @@ class BpeModel {
   std::vector<std::string> tokens_;
   absl::flat_hash_map<uint64_t, Merge> merges_;
   std::array<int32_t, 256> byte_ids_;  // the single-byte token of each byte; -1 if none
+  std::unique_ptr<Cache> cache_ = std::make_unique<Cache>();
 };
 
 }  // namespace ssm

@@ -28,8 +28,8 @@ absl::Status AddForm(const nlohmann::json& spec, std::vector<int>& forms) {
   } else if (type == "NFKD") {
     forms.push_back(stable | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("normalizer \"", type, "\" is not supported (NFC, NFD, NFKC, NFKD, Sequence)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "normalizer \"", type, "\" is not supported (NFC, NFD, NFKC, NFKD, Sequence)"));
   }
   return absl::OkStatus();
 }
@@ -39,6 +39,38 @@ bool IsAscii(std::string_view text) {
     if (static_cast<unsigned char>(c) >= 0x80) return false;
   }
   return true;
+}
+
+// Normalizes `text` in one form, touching only the stretches that contain non-ASCII. Splitting
+// before an ASCII character is safe: no normalization form composes an ASCII character with what
+// precedes it, and none reorders across it. So each stretch runs from the ASCII character before
+// a non-ASCII run (which may compose with the run, as e + U+0301) to the next ASCII character.
+void NormalizeForm(std::string_view text, int options, std::string& out) {
+  out.clear();
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t run = pos;
+    while (run < text.size() && static_cast<unsigned char>(text[run]) < 0x80) ++run;
+    if (run == text.size()) {
+      out.append(text.substr(pos));
+      break;
+    }
+    const size_t begin = run > pos ? run - 1 : run;  // include the ASCII character before
+    out.append(text.substr(pos, begin - pos));
+    size_t end = run;
+    while (end < text.size() && static_cast<unsigned char>(text[end]) >= 0x80) ++end;
+    utf8proc_uint8_t* mapped = nullptr;
+    const utf8proc_ssize_t length =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + begin), end - begin,
+                     &mapped, static_cast<utf8proc_option_t>(options));
+    if (length >= 0) {
+      out.append(reinterpret_cast<const char*>(mapped), length);
+    } else {
+      out.append(text.substr(begin, end - begin));  // only on invalid UTF-8, ruled out by callers
+    }
+    std::free(mapped);
+    pos = end;
+  }
 }
 
 }  // namespace
@@ -51,18 +83,14 @@ absl::StatusOr<Normalizer> Normalizer::FromJson(const nlohmann::json& spec) {
   return normalizer;
 }
 
-std::string Normalizer::Apply(std::string_view text) const {
-  // ASCII is invariant under every normalization form: skip the work for the common case.
-  if (forms_.empty() || IsAscii(text)) return std::string(text);
-  std::string current(text);
+std::string_view Normalizer::Apply(std::string_view text, std::string& storage) const {
+  if (forms_.empty() || IsAscii(text)) return text;
+  std::string scratch;
+  std::string_view current = text;
   for (int options : forms_) {
-    utf8proc_uint8_t* mapped = nullptr;
-    const utf8proc_ssize_t length =
-        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(current.data()), current.size(),
-                     &mapped, static_cast<utf8proc_option_t>(options));
-    if (length < 0) return current;  // only on invalid UTF-8, which callers rule out
-    current.assign(reinterpret_cast<const char*>(mapped), length);
-    std::free(mapped);
+    NormalizeForm(current, options, scratch);
+    storage.swap(scratch);
+    current = storage;
   }
   return current;
 }

@@ -18,8 +18,9 @@ class Normalizer {
   static absl::StatusOr<Normalizer> FromJson(const nlohmann::json& spec);
 
   bool empty() const { return forms_.empty(); }
-  // `text` must be valid UTF-8.
-  std::string Apply(std::string_view text) const;
+  // The normalized form of `text` (valid UTF-8): `text` itself when normalization leaves it as
+  // it is (always for ASCII), else a view of `storage`, which receives the new text.
+  std::string_view Apply(std::string_view text, std::string& storage) const;
 
  private:
   std::vector<int> forms_;  // utf8proc option sets, applied in order

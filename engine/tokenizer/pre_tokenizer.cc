@@ -18,16 +18,17 @@ struct MatchDataDeleter {
 
 absl::StatusOr<PreTokenizer> PreTokenizer::FromJson(const nlohmann::json& spec) {
   if (!spec.is_object() || spec.value("type", "") != "ByteLevel") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pre_tokenizer ", spec.dump(), " is not supported (only ByteLevel)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pre_tokenizer ", spec.dump(), " is not supported (only ByteLevel)"));
   }
   PreTokenizer pre;
   pre.add_prefix_space_ = spec.value("add_prefix_space", false);
   pre.use_regex_ = spec.value("use_regex", true);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
+                    PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (code == nullptr) return absl::InternalError("cannot compile the GPT-2 split pattern");
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is absent
   pre.regex_.reset(code, CodeDeleter());
@@ -35,7 +36,7 @@ absl::StatusOr<PreTokenizer> PreTokenizer::FromJson(const nlohmann::json& spec) 
 }
 
 void PreTokenizer::Split(std::string_view text,
-                         const std::function<void(std::string_view)>& piece) const {
+                         absl::FunctionRef<void(std::string_view)> piece) const {
   if (!use_regex_) {
     if (!text.empty()) piece(text);
     return;

@@ -4,10 +4,10 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include <functional>
 #include <memory>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json_fwd.hpp"
 
@@ -23,7 +23,7 @@ class PreTokenizer {
 
   bool add_prefix_space() const { return add_prefix_space_; }
   // Calls `piece` for each consecutive piece of `text` (valid UTF-8), covering all of it.
-  void Split(std::string_view text, const std::function<void(std::string_view)>& piece) const;
+  void Split(std::string_view text, absl::FunctionRef<void(std::string_view)> piece) const;
 
  private:
   struct CodeDeleter {

@@ -2,7 +2,6 @@
 
 #include <fstream>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "engine/tokenizer/utf8.h"
 #include "nlohmann/json.hpp"
@@ -14,8 +13,8 @@ absl::Status CheckSupported(const nlohmann::json& spec) {
   for (const char* key : {"decoder", "post_processor"}) {
     if (!spec.contains(key) || spec[key].is_null()) continue;
     if (spec[key].value("type", "") != "ByteLevel") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          key, " ", spec[key].dump(), " is not supported (only ByteLevel or none)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, " ", spec[key].dump(), " is not supported (only ByteLevel or none)"));
     }
   }
   return absl::OkStatus();
@@ -47,7 +46,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
   const nlohmann::json spec = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (spec.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
+  if (spec.is_discarded())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = FromJson(spec);
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),
@@ -118,7 +118,8 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) co
       ids.push_back(raw.id);
       continue;
     }
-    const std::string normalized = normalizer_.Apply(raw.text);
+    std::string storage;
+    const std::string_view normalized = normalizer_.Apply(raw.text, storage);
     splits.clear();
     added_.Split(normalized, /*normalized_pass=*/true, splits);
     for (const TextSplit& split : splits) {
@@ -132,8 +133,7 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) co
   return ids;
 }
 
-// Pre-tokenizes one span of normalized text and BPE-encodes each piece. Pieces repeat a lot in
-// real text, so each distinct piece is encoded once per call.
+// Pre-tokenizes one span of normalized text and BPE-encodes each piece.
 void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>& ids) const {
   if (text.empty()) return;
   std::string prefixed;
@@ -141,17 +141,7 @@ void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>& ids) con
     prefixed = absl::StrCat(" ", absl::string_view(text.data(), text.size()));
     text = prefixed;
   }
-  absl::flat_hash_map<std::string, std::pair<size_t, size_t>> seen;  // piece -> range in ids
-  pre_tokenizer_.Split(text, [&](std::string_view piece) {
-    const auto [it, fresh] = seen.try_emplace(std::string(piece), ids.size(), 0);
-    if (fresh) {
-      model_.Encode(piece, ids);
-      it->second.second = ids.size() - it->second.first;
-    } else {
-      const auto [begin, length] = it->second;
-      for (size_t i = 0; i < length; ++i) ids.push_back(ids[begin + i]);
-    }
-  });
+  pre_tokenizer_.Split(text, [&](std::string_view piece) { model_.Encode(piece, ids); });
 }
 
 std::string_view Tokenizer::TokenBytes(int32_t id) const {
@@ -172,8 +162,8 @@ absl::StatusOr<std::string> Tokenizer::Decode(std::span<const int32_t> ids,
 
 absl::StatusOr<std::string> IncrementalDecoder::Add(int32_t id) {
   if (id < 0 || id >= tokenizer_.vocab_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary [0, ",
-                                                   tokenizer_.vocab_size(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token id ", id, " is outside the vocabulary [0, ", tokenizer_.vocab_size(), ")"));
   }
   if (skip_special_tokens_ && tokenizer_.IsSpecial(id)) return std::string();
   pending_.append(tokenizer_.TokenBytes(id));

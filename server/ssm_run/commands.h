@@ -1,6 +1,8 @@
 #ifndef SSM_SERVER_SSM_RUN_COMMANDS_H_
 #define SSM_SERVER_SSM_RUN_COMMANDS_H_
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -15,6 +17,8 @@ namespace ssm::run {
 using Action = std::function<int()>;
 Action AddGenerateCommand(CLI::App& app);
 Action AddBenchCommand(CLI::App& app);
+// tokenize, detokenize and tokenizer-bench, by name.
+std::map<std::string, Action> AddTokenizerCommands(CLI::App& app);
 
 // The backend named by --device for a model, with `slots` state slots.
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, const Model& model,

@@ -1,7 +1,7 @@
 // ssm-run: the offline front end over the engine. One process, no server: generate from a
-// model folder, or benchmark the engine on a random model of a published shape.
+// model folder, benchmark the engine on a random model of a published shape, or tokenize.
 #include <cstdio>
-#include <functional>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "engine/cpu_backend.h"
@@ -19,10 +19,13 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, 
 }  // namespace ssm::run
 
 int main(int argc, char** argv) {
-  CLI::App app{"ssm-run: run Mamba models offline (generate, bench)"};
+  CLI::App app{"ssm-run: run Mamba models offline"};
   app.require_subcommand(1);
-  std::function<int()> generate = ssm::run::AddGenerateCommand(app);
-  std::function<int()> bench = ssm::run::AddBenchCommand(app);
+  std::map<std::string, ssm::run::Action> actions = {
+      {"generate", ssm::run::AddGenerateCommand(app)},
+      {"bench", ssm::run::AddBenchCommand(app)},
+  };
+  actions.merge(ssm::run::AddTokenizerCommands(app));
   CLI11_PARSE(app, argc, argv);
-  return app.got_subcommand("generate") ? generate() : bench();
+  return actions.at(app.get_subcommands().front()->get_name())();
 }
