@@ -1,7 +1,11 @@
 // ssm-run as a user runs it: a real process, its stdout and exit code.
 #include <cstdio>
+#include <fstream>
+#include <regex>
 #include <string>
 
+#include "engine/tokenizer/byte_level.h"
+#include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/fixtures.h"
@@ -15,7 +19,9 @@ struct Outcome {
 };
 
 Outcome RunSsmRun(const std::string& args) {
-  const std::string command = std::string(SSM_RUN_BINARY) + " " + args + " 2>&1";
+  // bash, for the <<< here-strings some tests feed stdin with.
+  const std::string command = "bash -c \"" + std::string(SSM_RUN_BINARY) + " " +
+                              std::regex_replace(args, std::regex("\""), "\\\"") + "\" 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string output;
   char buffer[4096];
@@ -41,6 +47,55 @@ TEST(SsmRunTest, GeneratePrintsTheGreedyContinuationAsJson) {
   EXPECT_EQ(out["generated_ids"].get<std::vector<int32_t>>(), p.greedy_ids);
   EXPECT_EQ(out["prompt_logits"].size(), p.prompt_logits.size());
   EXPECT_EQ(out["prompt_tokens"], p.prompt_ids.size());
+}
+
+// A tokenizer.json for the fixtures' 256-token vocabulary: one token per byte, no merges.
+void WriteByteTokenizer(const std::string& path) {
+  const ByteLevelAlphabet alphabet;
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[alphabet.Encode(static_cast<unsigned char>(b))] = b;
+  const nlohmann::json spec = {
+      {"added_tokens", nlohmann::json::array()},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+  std::ofstream(path) << spec.dump();
+}
+
+TEST(SsmRunTest, GenerateTakesTextWhenTheFolderHasATokenizer) {
+  const std::string dir = testing::CopyFixture("mamba2_g1_f32", "with_tokenizer");
+  WriteByteTokenizer(dir + "/tokenizer.json");
+  const Outcome run = RunSsmRun("generate --model " + dir + " --prompt Hi --max-new-tokens 6");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const nlohmann::json out = nlohmann::json::parse(run.output);
+  EXPECT_EQ(out["prompt_tokens"], 2);
+  std::string bytes, expected_text;  // one byte per id, shown as UTF-8 with U+FFFD for the rest
+  for (int32_t id : out["generated_ids"].get<std::vector<int32_t>>()) bytes += char(id);
+  utf8::AppendLossy(bytes, /*keep_incomplete_tail=*/false, expected_text);
+  EXPECT_EQ(out["text"].get<std::string>(), expected_text);
+
+  const Outcome no_tokenizer =
+      RunSsmRun("generate --model " + testing::FixturePath("mamba2_g1_f32") + " --prompt Hi");
+  EXPECT_EQ(no_tokenizer.exit_code, 1);
+  EXPECT_NE(no_tokenizer.output.find("has no tokenizer.json"), std::string::npos);
+}
+
+TEST(SsmRunTest, TokenizeAndDetokenizeThroughStdio) {
+  const std::string tokenizer =
+      " --tokenizer " + testing::FixturesDir() + "/tokenizer/gpt-neox-20b.json";
+  Outcome run = RunSsmRun("tokenize" + tokenizer + " <<< 'Hey how are you doing?'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output, "[8262,849,403,368,2509,32,187]\n");  // <<< appends a newline (187)
+  run = RunSsmRun("detokenize" + tokenizer + " <<< '[12092, 1533]'");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output, "Hello world");
+  run = RunSsmRun("detokenize" + tokenizer + " <<< '[1, \"x\"]'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("not a JSON array of integers"), std::string::npos) << run.output;
+  run = RunSsmRun("detokenize" + tokenizer + " <<< '[99999999]'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("outside the vocabulary"), std::string::npos) << run.output;
 }
 
 TEST(SsmRunTest, ReportsBadInputAndFails) {

@@ -1,9 +1,11 @@
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "engine/greedy.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "server/ssm_run/commands.h"
 
@@ -38,12 +40,27 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+// The model folder's tokenizer.json, if it has one.
+absl::StatusOr<std::unique_ptr<Tokenizer>> FolderTokenizer(const std::string& model_dir) {
+  const std::string path = model_dir + "/tokenizer.json";
+  if (!std::filesystem::exists(path)) return std::unique_ptr<Tokenizer>();
+  return Tokenizer::Load(path);
+}
+
 int Generate(const GenerateOptions& o) {
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = FolderTokenizer(o.model_dir);
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  absl::StatusOr<std::vector<int32_t>> prompt;
   if (!o.prompt_text.empty()) {
-    return Fail(absl::UnimplementedError(
-        "--prompt needs the tokenizer, which is not built yet; pass --prompt-ids"));
+    if (*tokenizer == nullptr) {
+      return Fail(absl::FailedPreconditionError(
+          o.model_dir + " has no tokenizer.json; pass --prompt-ids instead of --prompt"));
+    }
+    prompt = (*tokenizer)->Encode(o.prompt_text);
+    if (prompt.ok() && prompt->empty()) prompt = absl::InvalidArgumentError("--prompt is empty");
+  } else {
+    prompt = ParseIds(o.prompt_ids);
   }
-  absl::StatusOr<std::vector<int32_t>> prompt = ParseIds(o.prompt_ids);
   if (!prompt.ok()) return Fail(prompt.status());
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(o.model_dir);
   if (!model.ok()) return Fail(model.status());
@@ -53,6 +70,11 @@ int Generate(const GenerateOptions& o) {
   if (!result.ok()) return Fail(result.status());
 
   nlohmann::json out = {{"prompt_tokens", prompt->size()}, {"generated_ids", result->generated}};
+  if (*tokenizer != nullptr) {
+    absl::StatusOr<std::string> text = (*tokenizer)->Decode(result->generated);
+    if (!text.ok()) return Fail(text.status());
+    out["text"] = *text;
+  }
   if (o.print_logits) out["prompt_logits"] = result->prompt_logits;
   std::cout << out.dump() << "\n";
   return 0;
@@ -65,7 +87,8 @@ Action AddGenerateCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Greedy continuation of a prompt; prints JSON");
   cmd->add_option("--model", options->model_dir, "Model folder (config.json + safetensors)")
       ->required();
-  auto* text = cmd->add_option("--prompt", options->prompt_text, "Prompt text (needs a tokenizer)");
+  auto* text = cmd->add_option("--prompt", options->prompt_text,
+                               "Prompt text, encoded with the folder's tokenizer.json");
   auto* ids = cmd->add_option("--prompt-ids", options->prompt_ids, "Prompt token ids, e.g. 1,2,3");
   text->excludes(ids);
   cmd->add_option("--max-new-tokens", options->max_new_tokens, "Tokens to generate")

@@ -61,8 +61,8 @@ int Bench(const std::string& path, const std::string& input, int repeat) {
     for (int r = 0; r < repeat; ++r) {
       const auto start = std::chrono::steady_clock::now();
       encode();
-      best = std::min(best,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      best = std::min(
+          best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     return best;
   };
@@ -72,8 +72,10 @@ int Bench(const std::string& path, const std::string& input, int repeat) {
     for (const std::string& line : lines) (*tokenizer)->Encode(line).IgnoreError();
   });
   const double mb = text.size() / 1e6;
-  const nlohmann::json report = {{"tokenizer", path},    {"input", input},
-                                 {"bytes", text.size()}, {"tokens", tokens},
+  const nlohmann::json report = {{"tokenizer", path},
+                                 {"input", input},
+                                 {"bytes", text.size()},
+                                 {"tokens", tokens},
                                  {"whole_mb_per_s", mb / whole},
                                  {"lines_mb_per_s", mb / by_line}};
   std::cout << report.dump() << "\n";
@@ -86,7 +88,8 @@ std::map<std::string, Action> AddTokenizerCommands(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto input = std::make_shared<std::string>();
   auto repeat = std::make_shared<int>(3);
-  CLI::App* tokenize = app.add_subcommand("tokenize", "Reads UTF-8 text on stdin, prints ids as JSON");
+  CLI::App* tokenize =
+      app.add_subcommand("tokenize", "Reads UTF-8 text on stdin, prints ids as JSON");
   CLI::App* detokenize =
       app.add_subcommand("detokenize", "Reads a JSON array of ids on stdin, prints the text");
   CLI::App* bench = app.add_subcommand(
@@ -95,7 +98,8 @@ std::map<std::string, Action> AddTokenizerCommands(CLI::App& app) {
     cmd->add_option("--tokenizer", *path, "A Hugging Face tokenizer.json")->required();
   }
   bench->add_option("--input", *input, "Text file to encode")->required();
-  bench->add_option("--repeat", *repeat, "Timed runs; the best is reported")->check(CLI::Range(1, 100));
+  bench->add_option("--repeat", *repeat, "Timed runs; the best is reported")
+      ->check(CLI::Range(1, 100));
   return {{"tokenize", [path] { return Tokenize(*path); }},
           {"detokenize", [path] { return Detokenize(*path); }},
           {"tokenizer-bench", [path, input, repeat] { return Bench(*path, *input, *repeat); }}};
