@@ -257,6 +257,15 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const json& object, const std::stri
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": neither a Hugging Face config (model_type) nor a state-spaces one (d_model)"));
   }
+  if (const json* eos = fields.Lookup("eos_token_id", true)) {
+    for (const json& id : eos->is_array() ? *eos : json::array({*eos})) {
+      if (!id.is_number_integer()) {
+        fields.Fail("field 'eos_token_id' must be an integer or a list of integers");
+      } else {
+        config.eos_token_ids.push_back(id.get<int32_t>());
+      }
+    }
+  }
   if (!fields.status().ok()) return fields.status();
   if (absl::Status status = Validate(config, source); !status.ok()) return status;
   return config;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json_fwd.hpp"
@@ -30,6 +31,7 @@ struct ModelConfig {
   bool conv_bias = true;
   bool tie_embeddings = true;
   float norm_eps = 1e-5f;
+  std::vector<int32_t> eos_token_ids;  // config.json's eos_token_id (a number or a list), if any
 
   // Mamba-1 only.
   int64_t dt_rank = 0;

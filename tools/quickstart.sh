@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone: installs what is missing, builds, and generates from a model.
-#   tools/quickstart.sh [MODEL_DIR] [PROMPT_IDS]
-# MODEL_DIR is a Hugging Face Mamba/Mamba-2 folder (config.json + safetensors); by default one
-# of the small random test models. Until the server and tokenizer land, this runs the offline
-# front end (ssm-run) on token ids.
+# The main job, from a fresh clone: installs what is missing, builds, starts ssm-server on a
+# model folder, streams one completion through ssm-client, and stops the server.
+#   tools/quickstart.sh [MODEL_DIR] [PROMPT]
+# MODEL_DIR is a Hugging Face Mamba/Mamba-2 folder (config.json + safetensors, and
+# tokenizer.json for text prompts); by default one of the small random-weight test models,
+# which has no tokenizer, so the prompt is given as token ids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-tests/fixtures/mamba2_g1_f32}
-prompt_ids=${2:-1,2,3,4,5,6,7}
+prompt=${2:-Once upon a time}
+port=${SSM_PORT:-50051}
 bash tools/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build --target ssm-run
-./build/server/ssm-run generate --model "$model" --prompt-ids "$prompt_ids" --max-new-tokens 32
+cmake --build build --target ssm-server ssm-client
+
+./build/server/ssm-server --model "$model" --port "$port" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT
+for _ in $(seq 100); do
+  ./build/client/ssm-client --target "localhost:$port" health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+if [ -f "$model/tokenizer.json" ]; then
+  ./build/client/ssm-client --target "localhost:$port" generate --prompt "$prompt" --max-tokens 64
+else
+  echo "($model has no tokenizer.json: prompting with token ids, printing the result as JSON)"
+  ./build/client/ssm-client --target "localhost:$port" generate --prompt-ids 1,2,3,4,5 \
+    --max-tokens 32 --json
+fi

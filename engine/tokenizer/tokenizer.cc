@@ -144,6 +144,13 @@ void Tokenizer::EncodeText(std::string_view text, std::vector<int32_t>& ids) con
   pre_tokenizer_.Split(text, [&](std::string_view piece) { model_.Encode(piece, ids); });
 }
 
+std::optional<int32_t> Tokenizer::AddedTokenId(std::string_view content) const {
+  for (const AddedToken& token : added_.tokens()) {
+    if (token.content == content) return token.id;
+  }
+  return std::nullopt;
+}
+
 std::string_view Tokenizer::TokenBytes(int32_t id) const {
   return id >= 0 && id < vocab_size() ? std::string_view(token_bytes_[id]) : std::string_view();
 }

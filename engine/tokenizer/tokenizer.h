@@ -37,6 +37,8 @@ class Tokenizer {
 
   int32_t vocab_size() const { return static_cast<int32_t>(token_bytes_.size()); }
   bool IsSpecial(int32_t id) const { return id >= 0 && id < vocab_size() && special_[id]; }
+  // The id of an added token with this content (e.g. "<|endoftext|>"), if there is one.
+  std::optional<int32_t> AddedTokenId(std::string_view content) const;
   // The bytes a token stands for; empty for unknown ids.
   std::string_view TokenBytes(int32_t id) const;
 

@@ -1,0 +1,138 @@
+// ssm-client: talks to ssm-server. `health` checks grpc.health.v1; `generate` streams a
+// completion to stdout as it arrives.
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "ssm/v1/inference.grpc.pb.h"
+
+namespace {
+
+struct GenerateFlags {
+  std::string prompt;
+  std::vector<int32_t> prompt_ids;
+  int max_tokens = 0;
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 0.0f;
+  uint64_t seed = 0;
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+  bool json = false;
+};
+
+int Fail(const char* what, const grpc::Status& status) {
+  std::fprintf(stderr, "ssm-client %s: %s (%s)\n", what, status.error_message().c_str(),
+               absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())).c_str());
+  return 1;
+}
+
+int Health(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, {}, &response);
+  if (!status.ok()) return Fail("health", status);
+  const bool serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  std::printf("%s\n", serving ? "SERVING" : "NOT_SERVING");
+  return serving ? 0 : 1;
+}
+
+int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags& f) {
+  auto stub = ssm::v1::Inference::NewStub(channel);
+  ssm::v1::GenerateRequest request;
+  if (!f.prompt_ids.empty()) {
+    request.mutable_prompt_ids()->mutable_ids()->Assign(f.prompt_ids.begin(), f.prompt_ids.end());
+  } else {
+    request.set_prompt(f.prompt);
+  }
+  request.set_max_tokens(f.max_tokens);
+  request.mutable_sampling()->set_temperature(f.temperature);
+  request.mutable_sampling()->set_top_k(f.top_k);
+  request.mutable_sampling()->set_top_p(f.top_p);
+  request.mutable_sampling()->set_seed(f.seed);
+  request.mutable_stop_token_ids()->Assign(f.stop_token_ids.begin(), f.stop_token_ids.end());
+  request.set_ignore_eos(f.ignore_eos);
+
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<ssm::v1::GenerateResponse>> stream =
+      stub->Generate(&context, request);
+  ssm::v1::GenerateResponse message, last;
+  std::string text;
+  std::vector<int32_t> ids;
+  int messages = 0;
+  while (stream->Read(&message)) {
+    ++messages;
+    text += message.text();
+    ids.insert(ids.end(), message.token_ids().begin(), message.token_ids().end());
+    if (!f.json) {
+      std::fwrite(message.text().data(), 1, message.text().size(), stdout);
+      std::fflush(stdout);
+    }
+    last = message;
+  }
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) return Fail("generate", status);
+  if (!f.json) {
+    std::printf("\n");
+    return 0;
+  }
+  std::string ids_json;
+  for (int32_t id : ids) ids_json += (ids_json.empty() ? "" : ",") + std::to_string(id);
+  std::string escaped;
+  for (char c : text) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      escaped += buffer;
+    } else {
+      escaped += c;
+    }
+  }
+  std::printf(
+      "{\"text\":\"%s\",\"token_ids\":[%s],\"finish_reason\":\"%s\",\"prompt_tokens\":%d,"
+      "\"generated_tokens\":%d,\"messages\":%d,\"time_to_first_token_seconds\":%.6f,"
+      "\"total_seconds\":%.6f}\n",
+      escaped.c_str(), ids_json.c_str(), ssm::v1::FinishReason_Name(last.finish_reason()).c_str(),
+      last.usage().prompt_tokens(), last.usage().generated_tokens(), messages,
+      last.timings().time_to_first_token_seconds(), last.timings().total_seconds());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ssm-client: talk to ssm-server"};
+  std::string target = "localhost:50051";
+  app.add_option("--target", target, "Server address, HOST:PORT");
+  app.require_subcommand(1);
+  CLI::App* health = app.add_subcommand("health", "Exit 0 when the server is serving");
+  CLI::App* generate = app.add_subcommand("generate", "Stream a completion to stdout");
+  GenerateFlags f;
+  auto* prompt = generate->add_option("--prompt", f.prompt, "Prompt text");
+  auto* ids = generate->add_option("--prompt-ids", f.prompt_ids, "Prompt token ids: 1,2,3")
+                  ->delimiter(',');
+  prompt->excludes(ids);
+  generate->add_option("--max-tokens", f.max_tokens, "Most tokens to generate (0: server default)");
+  generate->add_option("--temperature", f.temperature, "0 is greedy");
+  generate->add_option("--top-k", f.top_k, "Keep the k most likely tokens (0: all)");
+  generate->add_option("--top-p", f.top_p, "Nucleus probability mass (0 or 1: all)");
+  generate->add_option("--seed", f.seed, "Sampling seed (0: random)");
+  generate->add_option("--stop-token-ids", f.stop_token_ids, "Extra stop ids: 1,2")->delimiter(',');
+  generate->add_flag("--ignore-eos", f.ignore_eos, "Do not stop at the end-of-text token");
+  generate->add_flag("--json", f.json, "Print one JSON object at the end instead of streaming");
+  generate->callback([prompt, ids] {
+    if (prompt->count() + ids->count() == 0) throw CLI::ValidationError("give --prompt or --prompt-ids");
+  });
+  CLI11_PARSE(app, argc, argv);
+
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  return health->parsed() ? Health(channel) : Generate(channel, f);
+}

@@ -1,0 +1,221 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace ssm {
+
+struct Scheduler::Active {
+  uint64_t id = 0;
+  GenerationRequest request;
+  std::shared_ptr<RequestSink> sink;
+  std::unique_ptr<Sampler> sampler;
+  std::unique_ptr<IncrementalDecoder> decoder;
+  int32_t slot = -1;
+  size_t fed = 0;                  // prompt tokens fed so far
+  std::vector<int32_t> generated;  // the last one is fed in the next step
+  Clock::time_point submitted, started, first_token;
+};
+
+Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, std::vector<int32_t> eos_ids,
+                     SchedulerOptions options)
+    : backend_(backend),
+      tokenizer_(tokenizer),
+      eos_ids_(std::move(eos_ids)),
+      options_(options) {
+  for (int32_t slot = backend_.num_slots() - 1; slot >= 0; --slot) free_slots_.push_back(slot);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request,
+                                           std::shared_ptr<RequestSink> sink) {
+  if (request.prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  for (size_t i = 0; i < request.prompt.size(); ++i) {
+    if (request.prompt[i] < 0 || request.prompt[i] >= backend_.vocab_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token ", i, " (id ", request.prompt[i],
+                       ") is outside the vocabulary [0, ", backend_.vocab_size(), ")"));
+    }
+  }
+  if (absl::Status s = Validate(request.sampling); !s.ok()) return s;
+  if (request.max_tokens < 0 || request.max_tokens > options_.max_tokens_limit) {
+    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be in [0, ",
+                                                   options_.max_tokens_limit, "], got ",
+                                                   request.max_tokens));
+  }
+  if (request.max_tokens == 0) request.max_tokens = options_.default_max_tokens;
+  if (request.sampling.seed == 0) request.sampling.seed = std::random_device()() | 1;
+
+  auto active = std::make_unique<Active>();
+  active->request = std::move(request);
+  active->sink = std::move(sink);
+  active->sampler = std::make_unique<Sampler>(active->request.sampling);
+  if (tokenizer_ != nullptr) active->decoder = std::make_unique<IncrementalDecoder>(*tokenizer_);
+  active->submitted = Clock::now();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return absl::UnavailableError("the engine is shutting down");
+  if (static_cast<int32_t>(queue_.size()) >= options_.max_queue) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the request queue is full (", options_.max_queue, " waiting)"));
+  }
+  active->id = next_id_++;
+  const uint64_t id = active->id;
+  queue_.push_back(std::move(active));
+  waiting_count_ = static_cast<int32_t>(queue_.size());
+  wake_.notify_one();
+  return id;
+}
+
+void Scheduler::Cancel(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_.push_back(id);
+  }
+  wake_.notify_one();
+}
+
+void Scheduler::Loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] {
+        return stopping_ || !queue_.empty() || !running_.empty() || !cancelled_.empty();
+      });
+      if (stopping_) break;
+    }
+    Admit();
+    if (!running_.empty()) RunStep();
+  }
+  const absl::Status stopped = absl::UnavailableError("the engine stopped");
+  for (auto& a : running_) a->sink->OnFailed(stopped);
+  for (auto& a : queue_) a->sink->OnFailed(stopped);
+}
+
+// Applies cancellations, then moves queued requests into free slots, oldest first.
+void Scheduler::Admit() {
+  std::vector<uint64_t> cancelled;
+  std::vector<std::unique_ptr<Active>> admitted, dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled.swap(cancelled_);
+    for (uint64_t id : cancelled) {
+      auto it = std::find_if(queue_.begin(), queue_.end(), [&](auto& a) { return a->id == id; });
+      if (it != queue_.end()) {
+        dropped.push_back(std::move(*it));
+        queue_.erase(it);
+      }
+    }
+    while (!queue_.empty() && free_slots_.size() > admitted.size()) {
+      admitted.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    waiting_count_ = static_cast<int32_t>(queue_.size());
+  }
+  const absl::Status cancelled_status = absl::CancelledError("the request was cancelled");
+  for (auto& a : dropped) a->sink->OnFailed(cancelled_status);
+  for (uint64_t id : cancelled) {
+    for (size_t i = 0; i < running_.size(); ++i) {
+      if (running_[i]->id == id) {
+        running_[i]->sink->OnFailed(cancelled_status);
+        Retire(i);
+        break;
+      }
+    }
+  }
+  for (auto& a : admitted) {
+    a->slot = free_slots_.back();
+    free_slots_.pop_back();
+    backend_.ClearSlot(a->slot);
+    a->started = Clock::now();
+    running_.push_back(std::move(a));
+  }
+  running_count_ = static_cast<int32_t>(running_.size());
+}
+
+void Scheduler::RunStep() {
+  // Decodes first (one token each), so streams keep flowing; prefill chunks share what is left
+  // of the budget, oldest request first.
+  std::vector<SequenceInput> batch;
+  std::vector<size_t> owner;  // index into running_ of each batch entry
+  int64_t budget = options_.token_budget;
+  for (size_t i = 0; i < running_.size(); ++i) {
+    Active& a = *running_[i];
+    if (a.fed < a.request.prompt.size()) continue;
+    batch.push_back({a.slot, {&a.generated.back(), 1}});
+    owner.push_back(i);
+    --budget;
+  }
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    Active& a = *running_[i];
+    const size_t remaining = a.request.prompt.size() - a.fed;
+    if (remaining == 0) continue;
+    const size_t chunk = std::min<size_t>(remaining, budget);
+    batch.push_back({a.slot, std::span<const int32_t>(a.request.prompt).subspan(a.fed, chunk)});
+    owner.push_back(i);
+    budget -= chunk;
+  }
+  logits_.resize(batch.size() * backend_.vocab_size());
+  if (absl::Status s = backend_.Forward(batch, logits_); !s.ok()) {
+    for (size_t i = running_.size(); i-- > 0;) {
+      running_[i]->sink->OnFailed(s);
+      Retire(i);
+    }
+    return;
+  }
+  std::vector<size_t> finished;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    Active& a = *running_[owner[b]];
+    const bool prefill = a.fed < a.request.prompt.size();
+    if (prefill) a.fed += batch[b].tokens.size();
+    if (a.fed < a.request.prompt.size()) continue;  // more prompt to feed before sampling
+    Sample(a, std::span<const float>(&logits_[b * backend_.vocab_size()], backend_.vocab_size()));
+    if (a.sink == nullptr) finished.push_back(owner[b]);
+  }
+  std::sort(finished.rbegin(), finished.rend());
+  for (size_t i : finished) Retire(i);
+}
+
+// Samples one token for a request, reports it, and finishes the request when it stops.
+void Scheduler::Sample(Active& a, std::span<const float> logits) {
+  const int32_t token = a.sampler->Sample(logits);
+  if (a.generated.empty()) a.first_token = Clock::now();
+  a.generated.push_back(token);
+  std::string text;
+  if (a.decoder != nullptr) text = *a.decoder->Add(token);  // ids come from the vocab
+  const auto& stops = a.request.stop_token_ids;
+  const bool eos = !a.request.ignore_eos &&
+                   std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  const bool stop = eos || std::find(stops.begin(), stops.end(), token) != stops.end();
+  const bool length = static_cast<int32_t>(a.generated.size()) >= a.request.max_tokens;
+  if ((stop || length) && a.decoder != nullptr) text += a.decoder->Finish();
+  a.sink->OnTokens({&a.generated.back(), 1}, text);
+  if (!stop && !length) return;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  const Clock::time_point now = Clock::now();
+  a.sink->OnFinished({.reason = stop ? FinishReason::kStop : FinishReason::kLength,
+                      .prompt_tokens = static_cast<int32_t>(a.request.prompt.size()),
+                      .generated_tokens = static_cast<int32_t>(a.generated.size()),
+                      .queue_seconds = seconds(a.started - a.submitted),
+                      .time_to_first_token_seconds = seconds(a.first_token - a.submitted),
+                      .total_seconds = seconds(now - a.submitted)});
+  a.sink = nullptr;  // marks it finished for RunStep
+}
+
+void Scheduler::Retire(size_t index) {
+  free_slots_.push_back(running_[index]->slot);
+  running_.erase(running_.begin() + index);
+  running_count_ = static_cast<int32_t>(running_.size());
+}
+
+}  // namespace ssm

@@ -1,0 +1,114 @@
+#ifndef SSM_ENGINE_SCHEDULER_H_
+#define SSM_ENGINE_SCHEDULER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/sampler.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace ssm {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  SamplingParams sampling;
+  int32_t max_tokens = 0;  // 0: the scheduler's default
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kLength, kStop };
+
+struct GenerationSummary {
+  FinishReason reason = FinishReason::kLength;
+  int32_t prompt_tokens = 0;
+  int32_t generated_tokens = 0;
+  double queue_seconds = 0;
+  double time_to_first_token_seconds = 0;
+  double total_seconds = 0;
+};
+
+// Where a request's results go. Called on the engine thread, in order: any number of OnTokens,
+// then exactly one of OnFinished or OnFailed. Implementations must not block for long.
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  // New tokens and the text that became complete with them (never a split UTF-8 character;
+  // empty when the model has no tokenizer).
+  virtual void OnTokens(std::span<const int32_t> ids, std::string_view text) = 0;
+  virtual void OnFinished(const GenerationSummary& summary) = 0;
+  virtual void OnFailed(const absl::Status& status) = 0;
+};
+
+struct SchedulerOptions {
+  int32_t max_queue = 256;            // waiting requests beyond this are refused
+  int64_t token_budget = 512;         // tokens per step: all decodes, then prefill chunks
+  int32_t default_max_tokens = 256;
+  int32_t max_tokens_limit = 1 << 20;
+};
+
+// The engine loop. One thread builds each step from every running decode plus prefill chunks
+// under a token budget (continuous batching with chunked prefill, so a long prompt does not
+// stall running streams), runs the backend once, samples, and reports to each request's sink.
+// Requests wait in a bounded queue for a free state slot. Thread-safe.
+class Scheduler {
+ public:
+  Scheduler(Backend& backend, const Tokenizer* tokenizer, std::vector<int32_t> eos_ids,
+            SchedulerOptions options);
+  ~Scheduler();  // fails whatever is still queued or running, then stops the thread
+
+  // Queues a request. InvalidArgument for bad parameters, ResourceExhausted when the queue is
+  // full. The returned id can cancel it.
+  absl::StatusOr<uint64_t> Submit(GenerationRequest request, std::shared_ptr<RequestSink> sink);
+  // Stops a request within one step; its sink gets OnFailed(Cancelled). Unknown ids are ignored.
+  void Cancel(uint64_t id);
+
+  int32_t running() const { return running_count_.load(); }
+  int32_t waiting() const { return waiting_count_.load(); }
+
+ private:
+  struct Active;
+  using Clock = std::chrono::steady_clock;
+
+  void Loop();
+  void Admit();
+  void RunStep();
+  void Sample(Active& a, std::span<const float> logits);
+  void Retire(size_t index);
+
+  Backend& backend_;
+  const Tokenizer* tokenizer_;
+  std::vector<int32_t> eos_ids_;
+  SchedulerOptions options_;
+
+  std::mutex mutex_;  // guards queue_, cancelled_, stopping_
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Active>> queue_;
+  std::vector<uint64_t> cancelled_;
+  bool stopping_ = false;
+  uint64_t next_id_ = 1;
+
+  // Engine thread only.
+  std::vector<std::unique_ptr<Active>> running_;
+  std::vector<int32_t> free_slots_;
+  std::vector<float> logits_;
+
+  std::atomic<int32_t> running_count_{0};
+  std::atomic<int32_t> waiting_count_{0};
+  std::thread thread_;
+};
+
+}  // namespace ssm
+
+#endif  // SSM_ENGINE_SCHEDULER_H_

@@ -1,0 +1,50 @@
+#ifndef SSM_SERVER_GENERATE_REACTOR_H_
+#define SSM_SERVER_GENERATE_REACTOR_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <mutex>
+
+#include "engine/scheduler.h"
+#include "ssm/v1/inference.grpc.pb.h"
+
+namespace ssm::server {
+
+// One Generate stream. The engine thread reports tokens into it (as a RequestSink); gRPC threads
+// write them out. One write is in flight at a time, and tokens that arrive meanwhile are
+// coalesced into the next message, so a slow reader costs the engine nothing.
+class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  // Submits the request; on a refusal the stream finishes at once with that status.
+  GenerateReactor(Scheduler& scheduler, GenerationRequest request);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // What the engine reports, buffered until the stream can take it. Shared with the scheduler,
+  // which may still hold it after the stream is gone.
+  class Sink;
+
+  // Starts the next write or the finish, if due. Requires mutex_.
+  void Pump();
+
+  Scheduler& scheduler_;
+  std::shared_ptr<Sink> sink_;
+  uint64_t request_id_ = 0;
+
+  // Recursive: gRPC may run a reaction inline from StartWrite, which is called under it.
+  std::recursive_mutex mutex_;
+  v1::GenerateResponse pending_;  // coalesced tokens not yet written
+  v1::GenerateResponse writing_;  // the message in flight
+  bool write_in_flight_ = false;
+  bool final_ready_ = false;  // pending_ holds the last message
+  bool finish_called_ = false;
+  grpc::Status final_status_;
+};
+
+}  // namespace ssm::server
+
+#endif  // SSM_SERVER_GENERATE_REACTOR_H_

@@ -1,0 +1,111 @@
+#include "server/inference_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/generate_reactor.h"
+#include "server/status.h"
+
+namespace ssm::server {
+namespace {
+
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpc(status));
+  return reactor;
+}
+
+absl::Status NeedsTokenizer(const Tokenizer* tokenizer, const char* what) {
+  if (tokenizer != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, " needs a tokenizer, and the model folder has no tokenizer.json"));
+}
+
+}  // namespace
+
+InferenceService::InferenceService(const Model& model, const Tokenizer* tokenizer,
+                                   Scheduler& scheduler, int64_t state_bytes_per_session)
+    : model_(model),
+      tokenizer_(tokenizer),
+      scheduler_(scheduler),
+      state_bytes_per_session_(state_bytes_per_session) {}
+
+absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
+    const v1::GenerateRequest& request) const {
+  GenerationRequest out;
+  switch (request.input_case()) {
+    case v1::GenerateRequest::kPrompt: {
+      if (absl::Status s = NeedsTokenizer(tokenizer_, "a text prompt"); !s.ok()) return s;
+      absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->Encode(request.prompt());
+      if (!ids.ok()) return absl::InvalidArgumentError(absl::StrCat("prompt: ", ids.status().message()));
+      out.prompt = *std::move(ids);
+      break;
+    }
+    case v1::GenerateRequest::kPromptIds:
+      out.prompt.assign(request.prompt_ids().ids().begin(), request.prompt_ids().ids().end());
+      break;
+    default:
+      return absl::InvalidArgumentError("give prompt or prompt_ids");
+  }
+  out.sampling = {.temperature = request.sampling().temperature(),
+                  .top_k = request.sampling().top_k(),
+                  .top_p = request.sampling().top_p() == 0.0f ? 1.0f : request.sampling().top_p(),
+                  .seed = request.sampling().seed()};
+  out.max_tokens = request.max_tokens();
+  out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
+  out.ignore_eos = request.ignore_eos();
+  return out;
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
+    grpc::CallbackServerContext*, const v1::GenerateRequest* request) {
+  absl::StatusOr<GenerationRequest> engine_request = ToEngineRequest(*request);
+  if (!engine_request.ok()) {
+    // A reactor that finishes at once with the error.
+    class Refusal : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+     public:
+      explicit Refusal(const grpc::Status& status) { Finish(status); }
+      void OnDone() override { delete this; }
+    };
+    return new Refusal(ToGrpc(engine_request.status()));
+  }
+  return new GenerateReactor(scheduler_, *std::move(engine_request));
+}
+
+grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
+                                                     const v1::TokenizeRequest* request,
+                                                     v1::TokenizeResponse* response) {
+  if (absl::Status s = NeedsTokenizer(tokenizer_, "Tokenize"); !s.ok()) return FinishUnary(context, s);
+  absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->Encode(request->text());
+  if (!ids.ok()) return FinishUnary(context, ids.status());
+  response->mutable_ids()->Assign(ids->begin(), ids->end());
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
+                                                       const v1::DetokenizeRequest* request,
+                                                       v1::DetokenizeResponse* response) {
+  if (absl::Status s = NeedsTokenizer(tokenizer_, "Detokenize"); !s.ok()) {
+    return FinishUnary(context, s);
+  }
+  const std::vector<int32_t> ids(request->ids().begin(), request->ids().end());
+  absl::StatusOr<std::string> text = tokenizer_->Decode(ids);
+  if (!text.ok()) return FinishUnary(context, text.status());
+  response->set_text(*text);
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
+                                                         const v1::ModelInfoRequest*,
+                                                         v1::ModelInfo* response) {
+  const ModelConfig& c = model_.config();
+  response->set_architecture(c.architecture == Architecture::kMamba1 ? "mamba" : "mamba2");
+  response->set_vocab_size(c.vocab_size);
+  response->set_d_model(c.d_model);
+  response->set_n_layer(c.n_layer);
+  response->set_parameters(c.NumParameters());
+  response->set_state_bytes_per_session(state_bytes_per_session_);
+  response->set_has_tokenizer(tokenizer_ != nullptr);
+  return FinishUnary(context, absl::OkStatus());
+}
+
+}  // namespace ssm::server

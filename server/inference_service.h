@@ -1,0 +1,44 @@
+#ifndef SSM_SERVER_INFERENCE_SERVICE_H_
+#define SSM_SERVER_INFERENCE_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "engine/model.h"
+#include "engine/scheduler.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "ssm/v1/inference.grpc.pb.h"
+
+namespace ssm::server {
+
+// ssm.v1.Inference over the engine: validates requests, turns them into engine requests and
+// hands Generate streams to GenerateReactor.
+class InferenceService final : public v1::Inference::CallbackService {
+ public:
+  // tokenizer may be null (a model folder without tokenizer.json): then only token ids work.
+  InferenceService(const Model& model, const Tokenizer* tokenizer, Scheduler& scheduler,
+                   int64_t state_bytes_per_session);
+
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const v1::TokenizeRequest* request,
+                                     v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
+                                       const v1::DetokenizeRequest* request,
+                                       v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const v1::ModelInfoRequest* request,
+                                         v1::ModelInfo* response) override;
+
+ private:
+  absl::StatusOr<GenerationRequest> ToEngineRequest(const v1::GenerateRequest& request) const;
+
+  const Model& model_;
+  const Tokenizer* tokenizer_;
+  Scheduler& scheduler_;
+  int64_t state_bytes_per_session_;
+};
+
+}  // namespace ssm::server
+
+#endif  // SSM_SERVER_INFERENCE_SERVICE_H_

@@ -1,0 +1,132 @@
+// ssm-server: the gRPC inference server. Loads a model folder, starts the engine loop, serves
+// ssm.v1.Inference plus grpc.health.v1 and server reflection, and drains on SIGTERM/SIGINT.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "engine/cpu_backend.h"
+#include "engine/model.h"
+#include "engine/scheduler.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "server/inference_service.h"
+
+namespace {
+
+struct Flags {
+  std::string model;
+  std::string listen = "0.0.0.0";
+  int port = 50051;
+  std::string device = "cpu";
+  int slots = 64;
+  int64_t token_budget = 512;
+  int max_queue = 256;
+  int default_max_tokens = 256;
+  int drain_seconds = 30;
+  int max_message_bytes = 64 << 20;
+};
+
+// The ids that end a generation: config.json's eos_token_id, else the tokenizer's <|endoftext|>.
+std::vector<int32_t> EndOfTextIds(const ssm::ModelConfig& config, const ssm::Tokenizer* tokenizer) {
+  if (!config.eos_token_ids.empty() || tokenizer == nullptr) return config.eos_token_ids;
+  if (std::optional<int32_t> id = tokenizer->AddedTokenId("<|endoftext|>")) return {*id};
+  return {};
+}
+
+int Serve(const Flags& flags) {
+  // Block the stop signals in every thread; the main thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  if (flags.device != "cpu") {
+    spdlog::error("--device={}: this build has only the cpu backend", flags.device);
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<ssm::Model>> model = ssm::Model::Load(flags.model);
+  if (!model.ok()) {
+    spdlog::error("cannot load the model: {}", model.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<ssm::Tokenizer> tokenizer;
+  const std::string tokenizer_path = flags.model + "/tokenizer.json";
+  if (std::filesystem::exists(tokenizer_path)) {
+    absl::StatusOr<std::unique_ptr<ssm::Tokenizer>> loaded = ssm::Tokenizer::Load(tokenizer_path);
+    if (!loaded.ok()) {
+      spdlog::error("cannot load the tokenizer: {}", loaded.status().ToString());
+      return 1;
+    }
+    tokenizer = *std::move(loaded);
+  }
+  const ssm::ModelConfig& config = (*model)->config();
+  spdlog::info("model {}: {}; tokenizer: {}", flags.model, config.Describe(),
+               tokenizer ? tokenizer_path : "none (token ids only)");
+
+  ssm::CpuBackend backend(**model, flags.slots);
+  ssm::Scheduler scheduler(backend, tokenizer.get(), EndOfTextIds(config, tokenizer.get()),
+                           {.max_queue = flags.max_queue,
+                            .token_budget = flags.token_budget,
+                            .default_max_tokens = flags.default_max_tokens});
+  ssm::server::InferenceService service(**model, tokenizer.get(), scheduler,
+                                        backend.slot_size() * int64_t{sizeof(float)});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(flags.listen + ":" + std::to_string(flags.port),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(flags.max_message_bytes);
+  builder.SetMaxSendMessageSize(flags.max_message_bytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    spdlog::error("cannot listen on {}:{}", flags.listen, flags.port);
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("serving on {}:{} ({} slots, token budget {})", flags.listen, bound_port,
+               flags.slots, flags.token_budget);
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  spdlog::info("signal {}: draining for up to {} s", signal, flags.drain_seconds);
+  server->GetHealthCheckService()->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(flags.drain_seconds));
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"ssm-server: gRPC inference server for Mamba models"};
+  app.add_option("--model", flags.model, "Model folder (config.json, safetensors, tokenizer.json)")
+      ->required();
+  app.add_option("--listen", flags.listen, "Address to listen on");
+  app.add_option("--port", flags.port, "gRPC port (0 picks a free one)")->check(CLI::Range(0, 65535));
+  app.add_option("--device", flags.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--slots", flags.slots, "State slots: requests that run at once")
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--token-budget", flags.token_budget, "Tokens per engine step")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-queue", flags.max_queue, "Waiting requests before RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--default-max-tokens", flags.default_max_tokens,
+                 "max_tokens of requests that leave it 0")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--drain-seconds", flags.drain_seconds, "On SIGTERM, how long streams may finish")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--max-message-bytes", flags.max_message_bytes, "gRPC message size limit")
+      ->check(CLI::Range(1024, 1 << 30));
+  CLI11_PARSE(app, argc, argv);
+  return Serve(flags);
+}
