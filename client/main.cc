@@ -27,8 +27,9 @@ struct GenerateFlags {
 };
 
 int Fail(const char* what, const grpc::Status& status) {
-  std::fprintf(stderr, "ssm-client %s: %s (%s)\n", what, status.error_message().c_str(),
-               absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())).c_str());
+  std::fprintf(
+      stderr, "ssm-client %s: %s (%s)\n", what, status.error_message().c_str(),
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())).c_str());
   return 1;
 }
 
@@ -117,8 +118,8 @@ int main(int argc, char** argv) {
   CLI::App* generate = app.add_subcommand("generate", "Stream a completion to stdout");
   GenerateFlags f;
   auto* prompt = generate->add_option("--prompt", f.prompt, "Prompt text");
-  auto* ids = generate->add_option("--prompt-ids", f.prompt_ids, "Prompt token ids: 1,2,3")
-                  ->delimiter(',');
+  auto* ids =
+      generate->add_option("--prompt-ids", f.prompt_ids, "Prompt token ids: 1,2,3")->delimiter(',');
   prompt->excludes(ids);
   generate->add_option("--max-tokens", f.max_tokens, "Most tokens to generate (0: server default)");
   generate->add_option("--temperature", f.temperature, "0 is greedy");
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
   generate->add_flag("--ignore-eos", f.ignore_eos, "Do not stop at the end-of-text token");
   generate->add_flag("--json", f.json, "Print one JSON object at the end instead of streaming");
   generate->callback([prompt, ids] {
-    if (prompt->count() + ids->count() == 0) throw CLI::ValidationError("give --prompt or --prompt-ids");
+    if (prompt->count() + ids->count() == 0)
+      throw CLI::ValidationError("give --prompt or --prompt-ids");
   });
   CLI11_PARSE(app, argc, argv);
 

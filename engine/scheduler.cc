@@ -21,10 +21,7 @@ struct Scheduler::Active {
 
 Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, std::vector<int32_t> eos_ids,
                      SchedulerOptions options)
-    : backend_(backend),
-      tokenizer_(tokenizer),
-      eos_ids_(std::move(eos_ids)),
-      options_(options) {
+    : backend_(backend), tokenizer_(tokenizer), eos_ids_(std::move(eos_ids)), options_(options) {
   for (int32_t slot = backend_.num_slots() - 1; slot >= 0; --slot) free_slots_.push_back(slot);
   thread_ = std::thread([this] { Loop(); });
 }
@@ -43,16 +40,15 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request,
   if (request.prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
   for (size_t i = 0; i < request.prompt.size(); ++i) {
     if (request.prompt[i] < 0 || request.prompt[i] >= backend_.vocab_size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prompt token ", i, " (id ", request.prompt[i],
-                       ") is outside the vocabulary [0, ", backend_.vocab_size(), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " (id ", request.prompt[i],
+                                                     ") is outside the vocabulary [0, ",
+                                                     backend_.vocab_size(), ")"));
     }
   }
   if (absl::Status s = Validate(request.sampling); !s.ok()) return s;
   if (request.max_tokens < 0 || request.max_tokens > options_.max_tokens_limit) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be in [0, ",
-                                                   options_.max_tokens_limit, "], got ",
-                                                   request.max_tokens));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_tokens must be in [0, ", options_.max_tokens_limit, "], got ", request.max_tokens));
   }
   if (request.max_tokens == 0) request.max_tokens = options_.default_max_tokens;
   if (request.sampling.seed == 0) request.sampling.seed = std::random_device()() | 1;
@@ -194,8 +190,8 @@ void Scheduler::Sample(Active& a, std::span<const float> logits) {
   std::string text;
   if (a.decoder != nullptr) text = *a.decoder->Add(token);  // ids come from the vocab
   const auto& stops = a.request.stop_token_ids;
-  const bool eos = !a.request.ignore_eos &&
-                   std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  const bool eos =
+      !a.request.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
   const bool stop = eos || std::find(stops.begin(), stops.end(), token) != stops.end();
   const bool length = static_cast<int32_t>(a.generated.size()) >= a.request.max_tokens;
   if ((stop || length) && a.decoder != nullptr) text += a.decoder->Finish();

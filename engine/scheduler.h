@@ -52,8 +52,8 @@ class RequestSink {
 };
 
 struct SchedulerOptions {
-  int32_t max_queue = 256;            // waiting requests beyond this are refused
-  int64_t token_budget = 512;         // tokens per step: all decodes, then prefill chunks
+  int32_t max_queue = 256;     // waiting requests beyond this are refused
+  int64_t token_budget = 512;  // tokens per step: all decodes, then prefill chunks
   int32_t default_max_tokens = 256;
   int32_t max_tokens_limit = 1 << 20;
 };

@@ -36,7 +36,8 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
     case v1::GenerateRequest::kPrompt: {
       if (absl::Status s = NeedsTokenizer(tokenizer_, "a text prompt"); !s.ok()) return s;
       absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->Encode(request.prompt());
-      if (!ids.ok()) return absl::InvalidArgumentError(absl::StrCat("prompt: ", ids.status().message()));
+      if (!ids.ok())
+        return absl::InvalidArgumentError(absl::StrCat("prompt: ", ids.status().message()));
       out.prompt = *std::move(ids);
       break;
     }
@@ -74,7 +75,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
                                                      const v1::TokenizeRequest* request,
                                                      v1::TokenizeResponse* response) {
-  if (absl::Status s = NeedsTokenizer(tokenizer_, "Tokenize"); !s.ok()) return FinishUnary(context, s);
+  if (absl::Status s = NeedsTokenizer(tokenizer_, "Tokenize"); !s.ok())
+    return FinishUnary(context, s);
   absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->Encode(request->text());
   if (!ids.ok()) return FinishUnary(context, ids.status());
   response->mutable_ids()->Assign(ids->begin(), ids->end());

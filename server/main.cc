@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", flags.model, "Model folder (config.json, safetensors, tokenizer.json)")
       ->required();
   app.add_option("--listen", flags.listen, "Address to listen on");
-  app.add_option("--port", flags.port, "gRPC port (0 picks a free one)")->check(CLI::Range(0, 65535));
+  app.add_option("--port", flags.port, "gRPC port (0 picks a free one)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--device", flags.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--slots", flags.slots, "State slots: requests that run at once")
       ->check(CLI::Range(1, 65536));

@@ -52,7 +52,8 @@ StubResult Generate(v1::Inference::Stub& stub, const v1::GenerateRequest& reques
   v1::GenerateResponse message;
   while (reader->Read(&message)) {
     result.ids.insert(result.ids.end(), message.token_ids().begin(), message.token_ids().end());
-    if (message.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) result.finish = message.finish_reason();
+    if (message.finish_reason() != v1::FINISH_REASON_UNSPECIFIED)
+      result.finish = message.finish_reason();
   }
   result.status = reader->Finish();
   return result;
@@ -160,14 +161,15 @@ TEST_F(ServerTest, BadRequestsGetClearStatuses) {
     EXPECT_NE(r.status.error_message().find(c.message_part), std::string::npos)
         << r.status.error_message();
   }
-  const Outcome client = RunClient("--target " + server_->target() + " generate --prompt-ids 1,999");
+  const Outcome client =
+      RunClient("--target " + server_->target() + " generate --prompt-ids 1,999");
   EXPECT_EQ(client.exit_code, 1);
   EXPECT_NE(client.output.find("INVALID_ARGUMENT"), std::string::npos) << client.output;
 }
 
 TEST(ServerLimitsTest, FullQueueIsResourceExhaustedAndCancelFreesTheSlot) {
-  ServerProcess server({"--model", testing::FixturePath(kFixture), "--slots", "1", "--max-queue",
-                        "1"});
+  ServerProcess server(
+      {"--model", testing::FixturePath(kFixture), "--slots", "1", "--max-queue", "1"});
   ASSERT_NE(server.port(), 0) << server.output();
   auto stub = v1::Inference::NewStub(
       grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
