@@ -24,7 +24,13 @@ struct GenerateFlags {
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   bool json = false;
+  std::string session;
 };
+
+void PrintSession(const ssm::v1::Session& s) {
+  std::printf("{\"id\":\"%s\",\"tokens\":%lld,\"busy\":%s}\n", s.id().c_str(),
+              static_cast<long long>(s.tokens()), s.busy() ? "true" : "false");
+}
 
 int Fail(const char* what, const grpc::Status& status) {
   std::fprintf(
@@ -45,6 +51,48 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   return serving ? 0 : 1;
 }
 
+// session create | list | get ID | fork ID | delete ID: prints the session(s) as JSON lines.
+int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& action,
+            const std::string& id) {
+  auto stub = ssm::v1::Inference::NewStub(channel);
+  grpc::ClientContext context;
+  ssm::v1::Session session;
+  grpc::Status status;
+  if (action == "create") {
+    status = stub->CreateSession(&context, {}, &session);
+  } else if (action == "get" || action == "fork" || action == "delete") {
+    if (id.empty()) {
+      std::fprintf(stderr, "ssm-client session %s: give the session id\n", action.c_str());
+      return 2;
+    }
+    if (action == "get") {
+      ssm::v1::GetSessionRequest request;
+      request.set_id(id);
+      status = stub->GetSession(&context, request, &session);
+    } else if (action == "fork") {
+      ssm::v1::ForkSessionRequest request;
+      request.set_id(id);
+      status = stub->ForkSession(&context, request, &session);
+    } else {
+      ssm::v1::DeleteSessionRequest request;
+      request.set_id(id);
+      ssm::v1::DeleteSessionResponse response;
+      status = stub->DeleteSession(&context, request, &response);
+      if (!status.ok()) return Fail("session delete", status);
+      return 0;
+    }
+  } else {  // list
+    ssm::v1::ListSessionsResponse response;
+    status = stub->ListSessions(&context, {}, &response);
+    if (!status.ok()) return Fail("session list", status);
+    for (const ssm::v1::Session& s : response.sessions()) PrintSession(s);
+    return 0;
+  }
+  if (!status.ok()) return Fail(("session " + action).c_str(), status);
+  PrintSession(session);
+  return 0;
+}
+
 int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags& f) {
   auto stub = ssm::v1::Inference::NewStub(channel);
   ssm::v1::GenerateRequest request;
@@ -60,6 +108,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   request.mutable_sampling()->set_seed(f.seed);
   request.mutable_stop_token_ids()->Assign(f.stop_token_ids.begin(), f.stop_token_ids.end());
   request.set_ignore_eos(f.ignore_eos);
+  request.set_session_id(f.session);
 
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReader<ssm::v1::GenerateResponse>> stream =
@@ -99,10 +148,11 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   }
   std::printf(
       "{\"text\":\"%s\",\"token_ids\":[%s],\"finish_reason\":\"%s\",\"prompt_tokens\":%d,"
-      "\"generated_tokens\":%d,\"messages\":%d,\"time_to_first_token_seconds\":%.6f,"
-      "\"total_seconds\":%.6f}\n",
+      "\"generated_tokens\":%d,\"session_tokens\":%lld,\"messages\":%d,"
+      "\"time_to_first_token_seconds\":%.6f,\"total_seconds\":%.6f}\n",
       escaped.c_str(), ids_json.c_str(), ssm::v1::FinishReason_Name(last.finish_reason()).c_str(),
-      last.usage().prompt_tokens(), last.usage().generated_tokens(), messages,
+      last.usage().prompt_tokens(), last.usage().generated_tokens(),
+      static_cast<long long>(last.usage().session_tokens()), messages,
       last.timings().time_to_first_token_seconds(), last.timings().total_seconds());
   return 0;
 }
@@ -129,6 +179,14 @@ int main(int argc, char** argv) {
   generate->add_option("--stop-token-ids", f.stop_token_ids, "Extra stop ids: 1,2")->delimiter(',');
   generate->add_flag("--ignore-eos", f.ignore_eos, "Do not stop at the end-of-text token");
   generate->add_flag("--json", f.json, "Print one JSON object at the end instead of streaming");
+  generate->add_option("--session", f.session, "Continue this session (see `session create`)");
+  CLI::App* session =
+      app.add_subcommand("session", "Manage sessions: create, list, get, fork, delete");
+  std::string action, session_id;
+  session->add_option("action", action, "create | list | get | fork | delete")
+      ->required()
+      ->check(CLI::IsMember({"create", "list", "get", "fork", "delete"}));
+  session->add_option("id", session_id, "Session id (get, fork, delete)");
   generate->callback([prompt, ids] {
     if (prompt->count() + ids->count() == 0)
       throw CLI::ValidationError("give --prompt or --prompt-ids");
@@ -136,5 +194,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  return health->parsed() ? Health(channel) : Generate(channel, f);
+  if (health->parsed()) return Health(channel);
+  if (session->parsed()) return Session(channel, action, session_id);
+  return Generate(channel, f);
 }

@@ -13,7 +13,8 @@ struct Scheduler::Active {
   std::shared_ptr<RequestSink> sink;
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<IncrementalDecoder> decoder;
-  int32_t slot = -1;
+  int32_t slot = -1;               // assigned at submission for sessions, at admission otherwise
+  int32_t user_prompt_tokens = 0;  // the prompt as sent (a session's turn may prepend one token)
   size_t fed = 0;                  // prompt tokens fed so far
   std::vector<int32_t> generated;  // the last one is fed in the next step
   Clock::time_point submitted, started, first_token;
@@ -59,11 +60,25 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request,
   active->sampler = std::make_unique<Sampler>(active->request.sampling);
   if (tokenizer_ != nullptr) active->decoder = std::make_unique<IncrementalDecoder>(*tokenizer_);
   active->submitted = Clock::now();
+  active->user_prompt_tokens = static_cast<int32_t>(active->request.prompt.size());
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return absl::UnavailableError("the engine is shutting down");
   if (static_cast<int32_t>(queue_.size()) >= options_.max_queue) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the request queue is full (", options_.max_queue, " waiting)"));
+  }
+  if (!active->request.session_id.empty()) {
+    absl::StatusOr<Session*> session = FindSession(active->request.session_id);
+    if (!session.ok()) return session.status();
+    if ((*session)->busy) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("session ", active->request.session_id, " is busy with another request"));
+    }
+    (*session)->busy = true;
+    active->slot = (*session)->slot;
+    if ((*session)->unfed) {
+      active->request.prompt.insert(active->request.prompt.begin(), *(*session)->unfed);
+    }
   }
   active->id = next_id_++;
   const uint64_t id = active->id;
@@ -112,14 +127,32 @@ void Scheduler::Admit() {
         queue_.erase(it);
       }
     }
-    while (!queue_.empty() && free_slots_.size() > admitted.size()) {
-      admitted.push_back(std::move(queue_.front()));
-      queue_.pop_front();
+    // Oldest first. A session's turn brings its own slot; others take a free one.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if ((*it)->slot < 0) {
+        if (free_slots_.empty()) {
+          ++it;
+          continue;
+        }
+        (*it)->slot = free_slots_.back();
+        free_slots_.pop_back();
+        backend_.ClearSlot((*it)->slot);
+      }
+      admitted.push_back(std::move(*it));
+      it = queue_.erase(it);
     }
     waiting_count_ = static_cast<int32_t>(queue_.size());
   }
   const absl::Status cancelled_status = absl::CancelledError("the request was cancelled");
-  for (auto& a : dropped) a->sink->OnFailed(cancelled_status);
+  for (auto& a : dropped) {
+    a->sink->OnFailed(cancelled_status);
+    if (!a->request.session_id.empty()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (absl::StatusOr<Session*> session = FindSession(a->request.session_id); session.ok()) {
+        (*session)->busy = false;
+      }
+    }
+  }
   for (uint64_t id : cancelled) {
     for (size_t i = 0; i < running_.size(); ++i) {
       if (running_[i]->id == id) {
@@ -130,9 +163,6 @@ void Scheduler::Admit() {
     }
   }
   for (auto& a : admitted) {
-    a->slot = free_slots_.back();
-    free_slots_.pop_back();
-    backend_.ClearSlot(a->slot);
     a->started = Clock::now();
     running_.push_back(std::move(a));
   }
@@ -199,19 +229,128 @@ void Scheduler::Sample(Active& a, std::span<const float> logits) {
   if (!stop && !length) return;
   const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   const Clock::time_point now = Clock::now();
+  int64_t session_tokens = 0;
+  if (!a.request.session_id.empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (absl::StatusOr<Session*> session = FindSession(a.request.session_id); session.ok()) {
+      session_tokens = (*session)->fed_tokens + static_cast<int64_t>(a.fed + a.generated.size());
+    }
+  }
   a.sink->OnFinished({.reason = stop ? FinishReason::kStop : FinishReason::kLength,
-                      .prompt_tokens = static_cast<int32_t>(a.request.prompt.size()),
+                      .prompt_tokens = a.user_prompt_tokens,
                       .generated_tokens = static_cast<int32_t>(a.generated.size()),
+                      .session_tokens = session_tokens,
                       .queue_seconds = seconds(a.started - a.submitted),
                       .time_to_first_token_seconds = seconds(a.first_token - a.submitted),
                       .total_seconds = seconds(now - a.submitted)});
   a.sink = nullptr;  // marks it finished for RunStep
 }
 
+// Ends a running request. A temporary state's slot goes back to the pool; a session keeps its
+// slot and records what this turn fed (all of it, also when the turn was cut short), with the
+// last sampled token left for the next turn to feed.
 void Scheduler::Retire(size_t index) {
-  free_slots_.push_back(running_[index]->slot);
+  const Active& a = *running_[index];
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (a.request.session_id.empty()) {
+      free_slots_.push_back(a.slot);
+    } else if (absl::StatusOr<Session*> found = FindSession(a.request.session_id); found.ok()) {
+      Session& session = **found;
+      const size_t fed_generated = a.generated.empty() ? 0 : a.generated.size() - 1;
+      session.fed_tokens += static_cast<int64_t>(a.fed + fed_generated);
+      if (!a.generated.empty()) {
+        session.unfed = a.generated.back();
+      } else if (a.fed > 0) {
+        session.unfed.reset();  // it was the first token of this turn's prompt
+      }
+      session.busy = false;
+    }
+  }
   running_.erase(running_.begin() + index);
   running_count_ = static_cast<int32_t>(running_.size());
+}
+
+absl::StatusOr<Scheduler::Session*> Scheduler::FindSession(const std::string& id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) {
+    return absl::NotFoundError(absl::StrCat("no session ", id, " (unknown or deleted)"));
+  }
+  return &it->second;
+}
+
+SessionInfo Scheduler::Describe(const std::string& id, const Session& session) const {
+  return {.id = id, .tokens = session.fed_tokens + (session.unfed ? 1 : 0), .busy = session.busy};
+}
+
+std::string Scheduler::NewSessionId() {
+  return absl::StrCat(absl::Hex(session_id_rng_(), absl::kZeroPad16),
+                      absl::Hex(session_id_rng_(), absl::kZeroPad16));
+}
+
+absl::StatusOr<std::pair<std::string, Scheduler::Session*>> Scheduler::AddSession() {
+  if (free_slots_.empty()) {
+    return absl::ResourceExhaustedError(absl::StrCat("no free state slot for a new session (all ",
+                                                     backend_.num_slots(), " in use)"));
+  }
+  Session session{.slot = free_slots_.back()};
+  free_slots_.pop_back();
+  const std::string id = NewSessionId();
+  return std::make_pair(id, &sessions_.emplace(id, session).first->second);
+}
+
+// Slots of idle sessions and free slots are touched by no running step, so they may be cleared
+// or copied here, off the engine thread.
+absl::StatusOr<SessionInfo> Scheduler::CreateSession() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession();
+  if (!added.ok()) return added.status();
+  backend_.ClearSlot(added->second->slot);
+  return Describe(added->first, *added->second);
+}
+
+absl::StatusOr<SessionInfo> Scheduler::ForkSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::StatusOr<Session*> source = FindSession(id);
+  if (!source.ok()) return source.status();
+  if ((*source)->busy) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id, " is busy; fork it when idle"));
+  }
+  const Session copy = **source;  // AddSession may move the map's entries
+  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession();
+  if (!added.ok()) return added.status();
+  backend_.CopySlot(copy.slot, added->second->slot);
+  added->second->fed_tokens = copy.fed_tokens;
+  added->second->unfed = copy.unfed;
+  return Describe(added->first, *added->second);
+}
+
+absl::StatusOr<SessionInfo> Scheduler::GetSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::StatusOr<Session*> session = FindSession(id);
+  if (!session.ok()) return session.status();
+  return Describe(id, **session);
+}
+
+std::vector<SessionInfo> Scheduler::ListSessions() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<SessionInfo> list;
+  for (const auto& [id, session] : sessions_) list.push_back(Describe(id, session));
+  return list;
+}
+
+absl::Status Scheduler::DeleteSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::StatusOr<Session*> session = FindSession(id);
+  if (!session.ok()) return session.status();
+  if ((*session)->busy) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id, " is busy; cancel its request first"));
+  }
+  free_slots_.push_back((*session)->slot);
+  sessions_.erase(id);
+  return absl::OkStatus();
 }
 
 }  // namespace ssm

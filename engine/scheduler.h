@@ -8,11 +8,14 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
 #include "engine/sampler.h"
@@ -21,6 +24,9 @@
 namespace ssm {
 
 struct GenerationRequest {
+  // Empty: the request runs on a fresh state that is dropped afterwards. Otherwise it continues
+  // that session's state, which keeps everything fed so far.
+  std::string session_id;
   std::vector<int32_t> prompt;
   SamplingParams sampling;
   int32_t max_tokens = 0;  // 0: the scheduler's default
@@ -34,6 +40,7 @@ struct GenerationSummary {
   FinishReason reason = FinishReason::kLength;
   int32_t prompt_tokens = 0;
   int32_t generated_tokens = 0;
+  int64_t session_tokens = 0;  // the session's context length afterwards (sessions only)
   double queue_seconds = 0;
   double time_to_first_token_seconds = 0;
   double total_seconds = 0;
@@ -49,6 +56,12 @@ class RequestSink {
   virtual void OnTokens(std::span<const int32_t> ids, std::string_view text) = 0;
   virtual void OnFinished(const GenerationSummary& summary) = 0;
   virtual void OnFailed(const absl::Status& status) = 0;
+};
+
+struct SessionInfo {
+  std::string id;
+  int64_t tokens = 0;  // context length: tokens fed so far, plus the last sampled one
+  bool busy = false;   // a request is running on it
 };
 
 struct SchedulerOptions {
@@ -74,12 +87,34 @@ class Scheduler {
   // Stops a request within one step; its sink gets OnFailed(Cancelled). Unknown ids are ignored.
   void Cancel(uint64_t id);
 
+  // Sessions: a state slot kept between requests, so continuing a conversation costs only the
+  // new tokens. Each holds one slot until deleted; ResourceExhausted when none is free.
+  absl::StatusOr<SessionInfo> CreateSession();
+  // A new session with a copy of the state (cheap: constant size). FailedPrecondition if busy.
+  absl::StatusOr<SessionInfo> ForkSession(const std::string& id);
+  absl::StatusOr<SessionInfo> GetSession(const std::string& id);
+  std::vector<SessionInfo> ListSessions();
+  // FailedPrecondition while a request runs on it.
+  absl::Status DeleteSession(const std::string& id);
+
   int32_t running() const { return running_count_.load(); }
   int32_t waiting() const { return waiting_count_.load(); }
 
  private:
   struct Active;
+  struct Session {
+    int32_t slot = -1;
+    int64_t fed_tokens = 0;
+    std::optional<int32_t> unfed;  // the last sampled token, fed at the start of the next turn
+    bool busy = false;
+  };
   using Clock = std::chrono::steady_clock;
+
+  // Requires mutex_.
+  absl::StatusOr<Session*> FindSession(const std::string& id);
+  SessionInfo Describe(const std::string& id, const Session& session) const;
+  std::string NewSessionId();
+  absl::StatusOr<std::pair<std::string, Session*>> AddSession();
 
   void Loop();
   void Admit();
@@ -92,16 +127,18 @@ class Scheduler {
   std::vector<int32_t> eos_ids_;
   SchedulerOptions options_;
 
-  std::mutex mutex_;  // guards queue_, cancelled_, stopping_
+  std::mutex mutex_;  // guards what follows, up to the engine-thread-only members
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Active>> queue_;
   std::vector<uint64_t> cancelled_;
   bool stopping_ = false;
   uint64_t next_id_ = 1;
+  std::vector<int32_t> free_slots_;
+  absl::flat_hash_map<std::string, Session> sessions_;
+  std::mt19937_64 session_id_rng_{std::random_device()()};
 
   // Engine thread only.
   std::vector<std::unique_ptr<Active>> running_;
-  std::vector<int32_t> free_slots_;
   std::vector<float> logits_;
 
   std::atomic<int32_t> running_count_{0};

@@ -26,6 +26,7 @@ class GenerateReactor::Sink : public RequestSink {
                                                            : v1::FINISH_REASON_LENGTH);
     last.mutable_usage()->set_prompt_tokens(s.prompt_tokens);
     last.mutable_usage()->set_generated_tokens(s.generated_tokens);
+    last.mutable_usage()->set_session_tokens(s.session_tokens);
     last.mutable_timings()->set_queue_seconds(s.queue_seconds);
     last.mutable_timings()->set_time_to_first_token_seconds(s.time_to_first_token_seconds);
     last.mutable_timings()->set_total_seconds(s.total_seconds);

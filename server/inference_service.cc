@@ -14,6 +14,18 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// Fills a response from a session lookup and finishes the call.
+grpc::ServerUnaryReactor* FinishWithSession(grpc::CallbackServerContext* context,
+                                            const absl::StatusOr<SessionInfo>& info,
+                                            v1::Session* response) {
+  if (info.ok()) {
+    response->set_id(info->id);
+    response->set_tokens(info->tokens);
+    response->set_busy(info->busy);
+  }
+  return FinishUnary(context, info.status());
+}
+
 absl::Status NeedsTokenizer(const Tokenizer* tokenizer, const char* what) {
   if (tokenizer != nullptr) return absl::OkStatus();
   return absl::FailedPreconditionError(
@@ -54,6 +66,7 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
   out.max_tokens = request.max_tokens();
   out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   out.ignore_eos = request.ignore_eos();
+  out.session_id = request.session_id();
   return out;
 }
 
@@ -108,6 +121,46 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   response->set_state_bytes_per_session(state_bytes_per_session_);
   response->set_has_tokenizer(tokenizer_ != nullptr);
   return FinishUnary(context, absl::OkStatus());
+}
+
+}  // namespace ssm::server
+
+namespace ssm::server {
+
+grpc::ServerUnaryReactor* InferenceService::CreateSession(grpc::CallbackServerContext* context,
+                                                          const v1::CreateSessionRequest*,
+                                                          v1::Session* response) {
+  return FinishWithSession(context, scheduler_.CreateSession(), response);
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetSession(grpc::CallbackServerContext* context,
+                                                       const v1::GetSessionRequest* request,
+                                                       v1::Session* response) {
+  return FinishWithSession(context, scheduler_.GetSession(request->id()), response);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ListSessions(grpc::CallbackServerContext* context,
+                                                         const v1::ListSessionsRequest*,
+                                                         v1::ListSessionsResponse* response) {
+  for (const SessionInfo& info : scheduler_.ListSessions()) {
+    v1::Session* session = response->add_sessions();
+    session->set_id(info.id);
+    session->set_tokens(info.tokens);
+    session->set_busy(info.busy);
+  }
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::DeleteSession(grpc::CallbackServerContext* context,
+                                                          const v1::DeleteSessionRequest* request,
+                                                          v1::DeleteSessionResponse*) {
+  return FinishUnary(context, scheduler_.DeleteSession(request->id()));
+}
+
+grpc::ServerUnaryReactor* InferenceService::ForkSession(grpc::CallbackServerContext* context,
+                                                        const v1::ForkSessionRequest* request,
+                                                        v1::Session* response) {
+  return FinishWithSession(context, scheduler_.ForkSession(request->id()), response);
 }
 
 }  // namespace ssm::server

@@ -167,6 +167,122 @@ TEST_F(ServerTest, BadRequestsGetClearStatuses) {
   EXPECT_NE(client.output.find("INVALID_ARGUMENT"), std::string::npos) << client.output;
 }
 
+class SessionTest : public ServerTest {
+ protected:
+  v1::Session Create() {
+    grpc::ClientContext context;
+    v1::Session session;
+    EXPECT_TRUE(stub_->CreateSession(&context, {}, &session).ok());
+    return session;
+  }
+  v1::Session Get(const std::string& id, grpc::Status* status = nullptr) {
+    grpc::ClientContext context;
+    v1::GetSessionRequest request;
+    request.set_id(id);
+    v1::Session session;
+    const grpc::Status s = stub_->GetSession(&context, request, &session);
+    if (status != nullptr) *status = s;
+    return session;
+  }
+  StubResult Turn(const std::string& session, const std::vector<int32_t>& prompt, int tokens) {
+    v1::GenerateRequest request = GreedyRequest(prompt, tokens);
+    request.set_session_id(session);
+    return Generate(*stub_, request);
+  }
+};
+
+// Continuing a session with B after A gives what one request on A, A's output and B gives.
+TEST_F(SessionTest, ContinuingASessionEqualsOneRequestOnTheWholeContext) {
+  const std::vector<int32_t> a = {11, 12, 13, 14}, b = {21, 22, 23};
+  const v1::Session session = Create();
+  const StubResult first = Turn(session.id(), a, 6);
+  const StubResult second = Turn(session.id(), b, 8);
+  ASSERT_TRUE(first.status.ok() && second.status.ok()) << second.status.error_message();
+
+  std::vector<int32_t> whole = a;
+  whole.insert(whole.end(), first.ids.begin(), first.ids.end());
+  whole.insert(whole.end(), b.begin(), b.end());
+  const StubResult at_once = Generate(*stub_, GreedyRequest(whole, 8));
+  ASSERT_TRUE(at_once.status.ok());
+  EXPECT_EQ(second.ids, at_once.ids);
+  EXPECT_EQ(Get(session.id()).tokens(), int64_t(a.size() + 6 + b.size() + 8));
+}
+
+TEST_F(SessionTest, ForkGivesTwoIndependentIdenticalContinuations) {
+  const v1::Session session = Create();
+  ASSERT_TRUE(Turn(session.id(), {31, 32, 33}, 5).status.ok());
+  grpc::ClientContext context;
+  v1::ForkSessionRequest fork_request;
+  fork_request.set_id(session.id());
+  v1::Session fork;
+  ASSERT_TRUE(stub_->ForkSession(&context, fork_request, &fork).ok());
+  EXPECT_NE(fork.id(), session.id());
+  EXPECT_EQ(fork.tokens(), 8);
+  const StubResult original = Turn(session.id(), {40}, 7);
+  const StubResult copy = Turn(fork.id(), {40}, 7);
+  ASSERT_TRUE(original.status.ok() && copy.status.ok());
+  EXPECT_EQ(original.ids, copy.ids);
+  // Independent: the fork moves on alone.
+  ASSERT_TRUE(Turn(fork.id(), {41, 42}, 3).status.ok());
+  EXPECT_EQ(Get(session.id()).tokens(), 16);
+  EXPECT_EQ(Get(fork.id()).tokens(), 21);
+}
+
+TEST_F(SessionTest, OneRequestAtATimeAndClearErrors) {
+  const v1::Session session = Create();
+  grpc::ClientContext long_context;
+  v1::GenerateRequest long_request = GreedyRequest({1, 2}, 1 << 20);
+  long_request.set_session_id(session.id());
+  auto long_stream = stub_->Generate(&long_context, long_request);
+  v1::GenerateResponse first;
+  ASSERT_TRUE(long_stream->Read(&first));
+
+  const StubResult busy = Turn(session.id(), {3}, 2);
+  EXPECT_EQ(busy.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(busy.status.error_message().find("busy"), std::string::npos);
+  grpc::ClientContext delete_context;
+  v1::DeleteSessionRequest delete_request;
+  delete_request.set_id(session.id());
+  v1::DeleteSessionResponse deleted;
+  EXPECT_EQ(stub_->DeleteSession(&delete_context, delete_request, &deleted).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(Get(session.id()).busy());
+
+  long_context.TryCancel();
+  long_stream->Finish();
+  for (int i = 0; i < 100 && Get(session.id()).busy(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(Get(session.id()).busy());  // the cancelled turn released the session
+  EXPECT_TRUE(Turn(session.id(), {3}, 2).status.ok());
+
+  grpc::ClientContext delete_again;
+  EXPECT_TRUE(stub_->DeleteSession(&delete_again, delete_request, &deleted).ok());
+  grpc::Status status;
+  Get(session.id(), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Turn(session.id(), {3}, 2).status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Turn("no-such-session", {3}, 2).status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(SessionTest, SessionsAreCappedBySlots) {
+  std::vector<v1::Session> sessions;
+  for (int i = 0; i < 8; ++i) sessions.push_back(Create());  // the server has 8 slots
+  grpc::ClientContext context;
+  v1::Session extra;
+  const grpc::Status full = stub_->CreateSession(&context, {}, &extra);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(full.error_message().find("no free state slot"), std::string::npos);
+  // The client lists them and can delete one, which frees a slot.
+  const Outcome list = RunClient("--target " + server_->target() + " session list");
+  EXPECT_EQ(std::count(list.output.begin(), list.output.end(), '\n'), 8) << list.output;
+  EXPECT_EQ(
+      RunClient("--target " + server_->target() + " session delete " + sessions[0].id()).exit_code,
+      0);
+  const Outcome created = RunClient("--target " + server_->target() + " session create");
+  EXPECT_EQ(created.exit_code, 0) << created.output;
+}
+
 TEST(ServerLimitsTest, FullQueueIsResourceExhaustedAndCancelFreesTheSlot) {
   ServerProcess server(
       {"--model", testing::FixturePath(kFixture), "--slots", "1", "--max-queue", "1"});
