@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace ssm {
@@ -17,12 +18,25 @@ struct Scheduler::Active {
   int32_t user_prompt_tokens = 0;  // the prompt as sent (a session's turn may prepend one token)
   size_t fed = 0;                  // prompt tokens fed so far
   std::vector<int32_t> generated;  // the last one is fed in the next step
-  Clock::time_point submitted, started, first_token;
+  Clock::time_point submitted, started, first_token, last_token;
+  std::vector<double> inter_token_seconds;
 };
 
+namespace {
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
 Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, std::vector<int32_t> eos_ids,
-                     SchedulerOptions options)
-    : backend_(backend), tokenizer_(tokenizer), eos_ids_(std::move(eos_ids)), options_(options) {
+                     SchedulerOptions options, EngineObserver* observer)
+    : backend_(backend),
+      tokenizer_(tokenizer),
+      eos_ids_(std::move(eos_ids)),
+      options_(options),
+      observer_(observer) {
   for (int32_t slot = backend_.num_slots() - 1; slot >= 0; --slot) free_slots_.push_back(slot);
   thread_ = std::thread([this] { Loop(); });
 }
@@ -38,6 +52,16 @@ Scheduler::~Scheduler() {
 
 absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request,
                                            std::shared_ptr<RequestSink> sink) {
+  absl::StatusOr<uint64_t> id = Enqueue(std::move(request), std::move(sink));
+  if (!id.ok() && observer_ != nullptr) {
+    observer_->OnRequestRefused(
+        absl::AsciiStrToLower(absl::StatusCodeToString(id.status().code())));
+  }
+  return id;
+}
+
+absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
+                                            std::shared_ptr<RequestSink> sink) {
   if (request.prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
   for (size_t i = 0; i < request.prompt.size(); ++i) {
     if (request.prompt[i] < 0 || request.prompt[i] >= backend_.vocab_size()) {
@@ -109,8 +133,8 @@ void Scheduler::Loop() {
     if (!running_.empty()) RunStep();
   }
   const absl::Status stopped = absl::UnavailableError("the engine stopped");
-  for (auto& a : running_) a->sink->OnFailed(stopped);
-  for (auto& a : queue_) a->sink->OnFailed(stopped);
+  for (auto& a : running_) Fail(*a, stopped);
+  for (auto& a : queue_) Fail(*a, stopped);
 }
 
 // Applies cancellations, then moves queued requests into free slots, oldest first.
@@ -145,7 +169,7 @@ void Scheduler::Admit() {
   }
   const absl::Status cancelled_status = absl::CancelledError("the request was cancelled");
   for (auto& a : dropped) {
-    a->sink->OnFailed(cancelled_status);
+    Fail(*a, cancelled_status);
     if (!a->request.session_id.empty()) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (absl::StatusOr<Session*> session = FindSession(a->request.session_id); session.ok()) {
@@ -156,7 +180,7 @@ void Scheduler::Admit() {
   for (uint64_t id : cancelled) {
     for (size_t i = 0; i < running_.size(); ++i) {
       if (running_[i]->id == id) {
-        running_[i]->sink->OnFailed(cancelled_status);
+        Fail(*running_[i], cancelled_status);
         Retire(i);
         break;
       }
@@ -192,11 +216,15 @@ void Scheduler::RunStep() {
     budget -= chunk;
   }
   logits_.resize(batch.size() * backend_.vocab_size());
-  if (absl::Status s = backend_.Forward(batch, logits_); !s.ok()) {
+  const Clock::time_point step_start = Clock::now();
+  const absl::Status forward = backend_.Forward(batch, logits_);
+  const double step_seconds = Seconds(Clock::now() - step_start);
+  if (!forward.ok()) {
     for (size_t i = running_.size(); i-- > 0;) {
-      running_[i]->sink->OnFailed(s);
+      Fail(*running_[i], forward);
       Retire(i);
     }
+    ReportStep(step_seconds, batch.size(), options_.token_budget - budget);
     return;
   }
   std::vector<size_t> finished;
@@ -210,12 +238,35 @@ void Scheduler::RunStep() {
   }
   std::sort(finished.rbegin(), finished.rend());
   for (size_t i : finished) Retire(i);
+  ReportStep(step_seconds, batch.size(), options_.token_budget - budget);
+}
+
+// After the step's retirements, so the gauges show what is left running.
+void Scheduler::ReportStep(double seconds, size_t sequences, int64_t tokens) {
+  if (observer_ == nullptr) return;
+  StepStats stats{.seconds = seconds,
+                  .sequences = static_cast<int32_t>(sequences),
+                  .tokens = tokens,
+                  .running = static_cast<int32_t>(running_.size())};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats.waiting = static_cast<int32_t>(queue_.size());
+    stats.sessions = static_cast<int32_t>(sessions_.size());
+    stats.slots_used = backend_.num_slots() - static_cast<int32_t>(free_slots_.size());
+  }
+  observer_->OnStep(stats);
 }
 
 // Samples one token for a request, reports it, and finishes the request when it stops.
 void Scheduler::Sample(Active& a, std::span<const float> logits) {
   const int32_t token = a.sampler->Sample(logits);
-  if (a.generated.empty()) a.first_token = Clock::now();
+  const Clock::time_point now = Clock::now();
+  if (a.generated.empty()) {
+    a.first_token = now;
+  } else {
+    a.inter_token_seconds.push_back(Seconds(now - a.last_token));
+  }
+  a.last_token = now;
   a.generated.push_back(token);
   std::string text;
   if (a.decoder != nullptr) text = *a.decoder->Add(token);  // ids come from the vocab
@@ -227,8 +278,6 @@ void Scheduler::Sample(Active& a, std::span<const float> logits) {
   if ((stop || length) && a.decoder != nullptr) text += a.decoder->Finish();
   a.sink->OnTokens({&a.generated.back(), 1}, text);
   if (!stop && !length) return;
-  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
-  const Clock::time_point now = Clock::now();
   int64_t session_tokens = 0;
   if (!a.request.session_id.empty()) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -240,9 +289,10 @@ void Scheduler::Sample(Active& a, std::span<const float> logits) {
                       .prompt_tokens = a.user_prompt_tokens,
                       .generated_tokens = static_cast<int32_t>(a.generated.size()),
                       .session_tokens = session_tokens,
-                      .queue_seconds = seconds(a.started - a.submitted),
-                      .time_to_first_token_seconds = seconds(a.first_token - a.submitted),
-                      .total_seconds = seconds(now - a.submitted)});
+                      .queue_seconds = Seconds(a.started - a.submitted),
+                      .time_to_first_token_seconds = Seconds(a.first_token - a.submitted),
+                      .total_seconds = Seconds(now - a.submitted)});
+  Report(a, stop ? "stop" : "length");
   a.sink = nullptr;  // marks it finished for RunStep
 }
 
@@ -269,6 +319,25 @@ void Scheduler::Retire(size_t index) {
   }
   running_.erase(running_.begin() + index);
   running_count_ = static_cast<int32_t>(running_.size());
+}
+
+void Scheduler::Fail(Active& a, const absl::Status& status) {
+  a.sink->OnFailed(status);
+  Report(a, absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
+}
+
+void Scheduler::Report(const Active& a, const std::string& outcome) {
+  if (observer_ == nullptr) return;
+  const bool started = a.started != Clock::time_point();
+  observer_->OnRequestDone(
+      {.outcome = outcome,
+       .prompt_tokens = a.user_prompt_tokens,
+       .generated_tokens = static_cast<int32_t>(a.generated.size()),
+       .queue_seconds = Seconds((started ? a.started : Clock::now()) - a.submitted),
+       .time_to_first_token_seconds =
+           a.generated.empty() ? -1.0 : Seconds(a.first_token - a.submitted),
+       .e2e_seconds = Seconds(Clock::now() - a.submitted),
+       .inter_token_seconds = a.inter_token_seconds});
 }
 
 absl::StatusOr<Scheduler::Session*> Scheduler::FindSession(const std::string& id) {

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "engine/engine_observer.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -77,8 +78,9 @@ struct SchedulerOptions {
 // Requests wait in a bounded queue for a free state slot. Thread-safe.
 class Scheduler {
  public:
+  // observer (may be null) receives step and request measurements on the engine thread.
   Scheduler(Backend& backend, const Tokenizer* tokenizer, std::vector<int32_t> eos_ids,
-            SchedulerOptions options);
+            SchedulerOptions options, EngineObserver* observer = nullptr);
   ~Scheduler();  // fails whatever is still queued or running, then stops the thread
 
   // Queues a request. InvalidArgument for bad parameters, ResourceExhausted when the queue is
@@ -116,16 +118,22 @@ class Scheduler {
   std::string NewSessionId();
   absl::StatusOr<std::pair<std::string, Session*>> AddSession();
 
+  absl::StatusOr<uint64_t> Enqueue(GenerationRequest request, std::shared_ptr<RequestSink> sink);
   void Loop();
   void Admit();
   void RunStep();
   void Sample(Active& a, std::span<const float> logits);
   void Retire(size_t index);
+  // Tells the sink and the observer that a request failed (cancelled, error, shutdown).
+  void Fail(Active& a, const absl::Status& status);
+  void Report(const Active& a, const std::string& outcome);
+  void ReportStep(double seconds, size_t sequences, int64_t tokens);
 
   Backend& backend_;
   const Tokenizer* tokenizer_;
   std::vector<int32_t> eos_ids_;
   SchedulerOptions options_;
+  EngineObserver* observer_;
 
   std::mutex mutex_;  // guards what follows, up to the engine-thread-only members
   std::condition_variable wake_;

@@ -1,5 +1,6 @@
 #include "server/inference_service.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/generate_reactor.h"
 #include "server/status.h"
@@ -35,11 +36,13 @@ absl::Status NeedsTokenizer(const Tokenizer* tokenizer, const char* what) {
 }  // namespace
 
 InferenceService::InferenceService(const Model& model, const Tokenizer* tokenizer,
-                                   Scheduler& scheduler, int64_t state_bytes_per_session)
+                                   Scheduler& scheduler, int64_t state_bytes_per_session,
+                                   EngineObserver* observer)
     : model_(model),
       tokenizer_(tokenizer),
       scheduler_(scheduler),
-      state_bytes_per_session_(state_bytes_per_session) {}
+      state_bytes_per_session_(state_bytes_per_session),
+      observer_(observer) {}
 
 absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
     const v1::GenerateRequest& request) const {
@@ -74,6 +77,10 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext*, const v1::GenerateRequest* request) {
   absl::StatusOr<GenerationRequest> engine_request = ToEngineRequest(*request);
   if (!engine_request.ok()) {
+    if (observer_ != nullptr) {
+      observer_->OnRequestRefused(
+          absl::AsciiStrToLower(absl::StatusCodeToString(engine_request.status().code())));
+    }
     // A reactor that finishes at once with the error.
     class Refusal : public grpc::ServerWriteReactor<v1::GenerateResponse> {
      public:

@@ -15,8 +15,9 @@ namespace ssm::server {
 class InferenceService final : public v1::Inference::CallbackService {
  public:
   // tokenizer may be null (a model folder without tokenizer.json): then only token ids work.
+  // observer (may be null) counts the requests refused here, before they reach the engine.
   InferenceService(const Model& model, const Tokenizer* tokenizer, Scheduler& scheduler,
-                   int64_t state_bytes_per_session);
+                   int64_t state_bytes_per_session, EngineObserver* observer);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
@@ -52,6 +53,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   const Tokenizer* tokenizer_;
   Scheduler& scheduler_;
   int64_t state_bytes_per_session_;
+  EngineObserver* observer_;
 };
 
 }  // namespace ssm::server

@@ -15,6 +15,7 @@
 #include "engine/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/inference_service.h"
+#include "server/prometheus_metrics.h"
 
 namespace {
 
@@ -22,6 +23,7 @@ struct Flags {
   std::string model;
   std::string listen = "0.0.0.0";
   int port = 50051;
+  int metrics_port = 9090;
   std::string device = "cpu";
   int slots = 64;
   int64_t token_budget = 512;
@@ -70,12 +72,22 @@ int Serve(const Flags& flags) {
                tokenizer ? tokenizer_path : "none (token ids only)");
 
   ssm::CpuBackend backend(**model, flags.slots);
+  const int64_t bytes_per_slot = backend.slot_size() * int64_t{sizeof(float)};
+  std::unique_ptr<ssm::server::PrometheusMetrics> metrics;
+  try {
+    metrics = std::make_unique<ssm::server::PrometheusMetrics>(
+        flags.listen + ":" + std::to_string(flags.metrics_port), flags.slots, bytes_per_slot);
+  } catch (const std::exception& e) {  // civetweb cannot bind
+    spdlog::error("cannot serve metrics on {}:{}: {}", flags.listen, flags.metrics_port, e.what());
+    return 1;
+  }
   ssm::Scheduler scheduler(backend, tokenizer.get(), EndOfTextIds(config, tokenizer.get()),
                            {.max_queue = flags.max_queue,
                             .token_budget = flags.token_budget,
-                            .default_max_tokens = flags.default_max_tokens});
-  ssm::server::InferenceService service(**model, tokenizer.get(), scheduler,
-                                        backend.slot_size() * int64_t{sizeof(float)});
+                            .default_max_tokens = flags.default_max_tokens},
+                           metrics.get());
+  ssm::server::InferenceService service(**model, tokenizer.get(), scheduler, bytes_per_slot,
+                                        metrics.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -92,6 +104,7 @@ int Serve(const Flags& flags) {
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("metrics on {}:{}/metrics", flags.listen, metrics->port());
   spdlog::info("serving on {}:{} ({} slots, token budget {})", flags.listen, bound_port,
                flags.slots, flags.token_budget);
 
@@ -113,6 +126,8 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--listen", flags.listen, "Address to listen on");
   app.add_option("--port", flags.port, "gRPC port (0 picks a free one)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-port", flags.metrics_port, "Prometheus /metrics port (0 picks one)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--device", flags.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--slots", flags.slots, "State slots: requests that run at once")

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <future>
+#include <regex>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -281,6 +282,36 @@ TEST_F(SessionTest, SessionsAreCappedBySlots) {
       0);
   const Outcome created = RunClient("--target " + server_->target() + " session create");
   EXPECT_EQ(created.exit_code, 0) << created.output;
+}
+
+// The value of an unlabelled sample in Prometheus text format, or -1 when absent.
+double Sample(const std::string& metrics, const std::string& name) {
+  std::smatch match;
+  if (!std::regex_search(metrics, match, std::regex("\n" + name + " ([0-9.e+-]+)"))) return -1;
+  return std::stod(match[1]);
+}
+
+TEST_F(ServerTest, MetricsCountWhatHappened) {
+  ASSERT_NE(server_->metrics_port(), 0) << server_->output();
+  ASSERT_TRUE(Generate(*stub_, GreedyRequest({1, 2, 3}, 5)).status.ok());
+  ASSERT_TRUE(Generate(*stub_, GreedyRequest({4, 5}, 7)).status.ok());
+  EXPECT_FALSE(Generate(*stub_, GreedyRequest({}, 5)).status.ok());
+  const std::string metrics = server_->ScrapeMetrics();
+  ASSERT_NE(metrics.find("200 OK"), std::string::npos) << metrics;
+  EXPECT_EQ(Sample(metrics, "ssm_prompt_tokens_total"), 5);
+  EXPECT_EQ(Sample(metrics, "ssm_generation_tokens_total"), 12);
+  EXPECT_EQ(Sample(metrics, "ssm_time_to_first_token_seconds_count"), 2);
+  EXPECT_EQ(Sample(metrics, "ssm_e2e_request_latency_seconds_count"), 2);
+  EXPECT_EQ(Sample(metrics, "ssm_inter_token_latency_seconds_count"), 4 + 6);
+  EXPECT_GE(Sample(metrics, "ssm_step_duration_seconds_count"), 7);
+  EXPECT_EQ(Sample(metrics, "ssm_num_requests_running"), 0);
+  EXPECT_EQ(Sample(metrics, "ssm_num_requests_waiting"), 0);
+  EXPECT_EQ(Sample(metrics, "ssm_state_pool_slots"), 8);
+  EXPECT_NE(metrics.find("ssm_requests_finished_total{finish_reason=\"length\"} 2"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("ssm_request_errors_total{code=\"invalid_argument\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("ssm_build_info{version="), std::string::npos);
 }
 
 TEST(ServerLimitsTest, FullQueueIsResourceExhaustedAndCancelFreesTheSlot) {

@@ -1,8 +1,11 @@
 #include "tests/support/server_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +18,8 @@ namespace ssm::testing {
 ServerProcess::ServerProcess(const std::vector<std::string>& flags) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return;
-  std::vector<std::string> args = {SSM_SERVER_BINARY, "--port", "0", "--listen", "127.0.0.1"};
+  std::vector<std::string> args = {SSM_SERVER_BINARY, "--port",         "0", "--listen",
+                                   "127.0.0.1",       "--metrics-port", "0"};
   args.insert(args.end(), flags.begin(), flags.end());
   pid_ = fork();
   if (pid_ == 0) {
@@ -36,6 +40,27 @@ ServerProcess::ServerProcess(const std::vector<std::string>& flags) {
   if (std::regex_search(output_, match, std::regex(R"(serving on [0-9.]+:([0-9]+))"))) {
     port_ = std::stoi(match[1]);
   }
+  if (std::regex_search(output_, match, std::regex(R"(metrics on [0-9.]+:([0-9]+))"))) {
+    metrics_port_ = std::stoi(match[1]);
+  }
+}
+
+std::string ServerProcess::ScrapeMetrics() const {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(metrics_port_);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
 }
 
 ServerProcess::~ServerProcess() {

@@ -18,6 +18,9 @@ class ServerProcess {
   ~ServerProcess();
 
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  // GET http://127.0.0.1:<metrics port>/metrics; empty on failure.
+  std::string ScrapeMetrics() const;
   std::string target() const { return "localhost:" + std::to_string(port_); }
   const std::string& output() const { return output_; }
 
@@ -30,6 +33,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int output_fd_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string output_;
 };
 
