@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "CLI/CLI.hpp"
@@ -51,7 +52,9 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   return serving ? 0 : 1;
 }
 
-// session create | list | get ID | fork ID | delete ID: prints the session(s) as JSON lines.
+// session create | list | get ID | fork ID | delete ID | export ID | import: prints the
+// session(s) as JSON lines; export writes the state's bytes to stdout, import reads them from
+// stdin.
 int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& action,
             const std::string& id) {
   auto stub = ssm::v1::Inference::NewStub(channel);
@@ -60,7 +63,11 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
   grpc::Status status;
   if (action == "create") {
     status = stub->CreateSession(&context, {}, &session);
-  } else if (action == "get" || action == "fork" || action == "delete") {
+  } else if (action == "import") {
+    ssm::v1::SessionData data;
+    data.set_data(std::string(std::istreambuf_iterator<char>(std::cin), {}));
+    status = stub->ImportSession(&context, data, &session);
+  } else if (action == "get" || action == "fork" || action == "delete" || action == "export") {
     if (id.empty()) {
       std::fprintf(stderr, "ssm-client session %s: give the session id\n", action.c_str());
       return 2;
@@ -69,6 +76,14 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
       ssm::v1::GetSessionRequest request;
       request.set_id(id);
       status = stub->GetSession(&context, request, &session);
+    } else if (action == "export") {
+      ssm::v1::ExportSessionRequest request;
+      request.set_id(id);
+      ssm::v1::SessionData data;
+      status = stub->ExportSession(&context, request, &data);
+      if (!status.ok()) return Fail("session export", status);
+      std::fwrite(data.data().data(), 1, data.data().size(), stdout);
+      return 0;
     } else if (action == "fork") {
       ssm::v1::ForkSessionRequest request;
       request.set_id(id);
@@ -183,10 +198,10 @@ int main(int argc, char** argv) {
   CLI::App* session =
       app.add_subcommand("session", "Manage sessions: create, list, get, fork, delete");
   std::string action, session_id;
-  session->add_option("action", action, "create | list | get | fork | delete")
+  session->add_option("action", action, "create | list | get | fork | delete | export | import")
       ->required()
-      ->check(CLI::IsMember({"create", "list", "get", "fork", "delete"}));
-  session->add_option("id", session_id, "Session id (get, fork, delete)");
+      ->check(CLI::IsMember({"create", "list", "get", "fork", "delete", "export", "import"}));
+  session->add_option("id", session_id, "Session id (get, fork, delete, export)");
   generate->callback([prompt, ids] {
     if (prompt->count() + ids->count() == 0)
       throw CLI::ValidationError("give --prompt or --prompt-ids");

@@ -1,5 +1,7 @@
 #include "engine/model.h"
 
+#include <zlib.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -220,6 +222,31 @@ std::unique_ptr<Model> Model::Random(const ModelConfig& config, uint64_t seed) {
     std::abort();
   }
   return model;
+}
+
+uint64_t Model::Fingerprint() const {
+  auto add = [](uLong crc, std::string_view bytes) {
+    return crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()),
+                 static_cast<uInt>(bytes.size()));
+  };
+  uLong crc = add(0L, config_.Describe());
+  std::vector<const TensorView*> tensors = {weights_.embedding, weights_.norm_f, weights_.lm_head};
+  for (const LayerWeights& l : weights_.layers) {
+    for (const TensorView* t :
+         {l.norm, l.in_proj, l.in_proj_bias, l.conv, l.conv_bias, l.x_proj, l.dt_proj,
+          l.dt_proj_bias, l.dt_bias, l.A_log, l.D, l.gated_norm, l.out_proj, l.out_proj_bias}) {
+      tensors.push_back(t);
+    }
+  }
+  constexpr size_t kEdge = 4096;
+  for (const TensorView* t : tensors) {
+    if (t == nullptr) continue;
+    crc = add(crc, absl::StrCat(t->name, DTypeName(t->dtype), t->ShapeString()));
+    const std::string_view bytes(reinterpret_cast<const char*>(t->bytes.data()), t->bytes.size());
+    crc = add(crc, bytes.substr(0, kEdge));
+    crc = add(crc, bytes.substr(bytes.size() - std::min(bytes.size(), kEdge)));
+  }
+  return crc;
 }
 
 int64_t Model::WeightBytes() const {

@@ -53,6 +53,9 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   int64_t WeightBytes() const;  // as stored
+  // Identifies these weights: a CRC over the config and, per tensor, its name, dtype, shape and
+  // first and last 4 KiB. Exported sessions carry it, so a state never lands in another model.
+  uint64_t Fingerprint() const;
 
  private:
   Model() = default;

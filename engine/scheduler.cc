@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/session_codec.h"
 
 namespace ssm {
 
@@ -420,6 +421,38 @@ absl::Status Scheduler::DeleteSession(const std::string& id) {
   free_slots_.push_back((*session)->slot);
   sessions_.erase(id);
   return absl::OkStatus();
+}
+
+}  // namespace ssm
+
+namespace ssm {
+
+absl::StatusOr<std::string> Scheduler::ExportSession(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::StatusOr<Session*> session = FindSession(id);
+  if (!session.ok()) return session.status();
+  if ((*session)->busy) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id, " is busy; export it when idle"));
+  }
+  return EncodeSession({.model_fingerprint = options_.model_fingerprint,
+                        .fed_tokens = (*session)->fed_tokens,
+                        .unfed = (*session)->unfed,
+                        .state = backend_.ReadSlot((*session)->slot)});
+}
+
+absl::StatusOr<SessionInfo> Scheduler::ImportSession(std::string_view bytes) {
+  absl::StatusOr<SessionSnapshot> snapshot =
+      DecodeSession(bytes, options_.model_fingerprint, backend_.slot_size());
+  if (!snapshot.ok()) return snapshot.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession();
+  if (!added.ok()) return added.status();
+  Session& session = *added->second;
+  if (absl::Status s = backend_.WriteSlot(session.slot, snapshot->state); !s.ok()) return s;
+  session.fed_tokens = snapshot->fed_tokens;
+  session.unfed = snapshot->unfed;
+  return Describe(added->first, session);
 }
 
 }  // namespace ssm

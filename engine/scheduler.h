@@ -70,6 +70,7 @@ struct SchedulerOptions {
   int64_t token_budget = 512;  // tokens per step: all decodes, then prefill chunks
   int32_t default_max_tokens = 256;
   int32_t max_tokens_limit = 1 << 20;
+  uint64_t model_fingerprint = 0;  // stamped on exported sessions (Model::Fingerprint)
 };
 
 // The engine loop. One thread builds each step from every running decode plus prefill chunks
@@ -98,6 +99,10 @@ class Scheduler {
   std::vector<SessionInfo> ListSessions();
   // FailedPrecondition while a request runs on it.
   absl::Status DeleteSession(const std::string& id);
+  // The session as bytes (engine/session_codec.h); FailedPrecondition while busy.
+  absl::StatusOr<std::string> ExportSession(const std::string& id);
+  // A new session from exported bytes, checked against this model.
+  absl::StatusOr<SessionInfo> ImportSession(std::string_view bytes);
 
   int32_t running() const { return running_count_.load(); }
   int32_t waiting() const { return waiting_count_.load(); }

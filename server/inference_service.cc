@@ -170,4 +170,18 @@ grpc::ServerUnaryReactor* InferenceService::ForkSession(grpc::CallbackServerCont
   return FinishWithSession(context, scheduler_.ForkSession(request->id()), response);
 }
 
+grpc::ServerUnaryReactor* InferenceService::ExportSession(grpc::CallbackServerContext* context,
+                                                          const v1::ExportSessionRequest* request,
+                                                          v1::SessionData* response) {
+  absl::StatusOr<std::string> data = scheduler_.ExportSession(request->id());
+  if (data.ok()) response->set_data(*std::move(data));
+  return FinishUnary(context, data.status());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ImportSession(grpc::CallbackServerContext* context,
+                                                          const v1::SessionData* request,
+                                                          v1::Session* response) {
+  return FinishWithSession(context, scheduler_.ImportSession(request->data()), response);
+}
+
 }  // namespace ssm::server

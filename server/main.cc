@@ -84,7 +84,8 @@ int Serve(const Flags& flags) {
   ssm::Scheduler scheduler(backend, tokenizer.get(), EndOfTextIds(config, tokenizer.get()),
                            {.max_queue = flags.max_queue,
                             .token_budget = flags.token_budget,
-                            .default_max_tokens = flags.default_max_tokens},
+                            .default_max_tokens = flags.default_max_tokens,
+                            .model_fingerprint = (*model)->Fingerprint()},
                            metrics.get());
   ssm::server::InferenceService service(**model, tokenizer.get(), scheduler, bytes_per_slot,
                                         metrics.get());

@@ -24,8 +24,10 @@ struct Outcome {
   std::string output;
 };
 
+// Runs ssm-client through bash (some tests redirect its stdin or stdout).
 Outcome RunClient(const std::string& args) {
-  FILE* pipe = popen((std::string(SSM_CLIENT_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  const std::string command = std::string(SSM_CLIENT_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(("bash -c '" + command + "'").c_str(), "r");
   std::string output;
   char buffer[4096];
   while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
@@ -264,6 +266,46 @@ TEST_F(SessionTest, OneRequestAtATimeAndClearErrors) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Turn(session.id(), {3}, 2).status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Turn("no-such-session", {3}, 2).status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Export from one server process, import into another: the conversation continues identically.
+TEST_F(SessionTest, ExportedSessionContinuesIdenticallyInAnotherProcess) {
+  const v1::Session session = Create();
+  ASSERT_TRUE(Turn(session.id(), {7, 8, 9}, 5).status.ok());
+  const std::string exported = "export_" + std::to_string(server_->port()) + ".bin";
+  const std::string path = ::testing::TempDir() + "/" + exported;
+  ASSERT_EQ(
+      RunClient("--target " + server_->target() + " session export " + session.id() + " > " + path)
+          .exit_code,
+      0);
+
+  ServerProcess other({"--model", testing::FixturePath(kFixture)});
+  ASSERT_NE(other.port(), 0) << other.output();
+  const Outcome imported = RunClient("--target " + other.target() + " session import < " + path);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  const nlohmann::json info = nlohmann::json::parse(imported.output);
+  EXPECT_EQ(info["tokens"], 8);
+
+  auto other_stub = v1::Inference::NewStub(
+      grpc::CreateChannel(other.target(), grpc::InsecureChannelCredentials()));
+  v1::GenerateRequest request = GreedyRequest({10, 11}, 9);
+  request.set_session_id(info["id"].get<std::string>());
+  const StubResult there = Generate(*other_stub, request);
+  const StubResult here = Turn(session.id(), {10, 11}, 9);
+  ASSERT_TRUE(there.status.ok() && here.status.ok()) << there.status.error_message();
+  EXPECT_EQ(there.ids, here.ids);
+
+  // Another model refuses it; damaged bytes are refused too.
+  ServerProcess mamba1({"--model", testing::FixturePath("mamba1_tied_k4_f32")});
+  const Outcome wrong_model =
+      RunClient("--target " + mamba1.target() + " session import < " + path);
+  EXPECT_EQ(wrong_model.exit_code, 1);
+  EXPECT_NE(wrong_model.output.find("FAILED_PRECONDITION"), std::string::npos)
+      << wrong_model.output;
+  const Outcome damaged =
+      RunClient("--target " + other.target() + " session import < <(head -c 100 " + path + ")");
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.output.find("INVALID_ARGUMENT"), std::string::npos) << damaged.output;
 }
 
 TEST_F(SessionTest, SessionsAreCappedBySlots) {

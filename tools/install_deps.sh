@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev  # unit tests
   libspdlog-dev libfmt-dev   # logging
   nlohmann-json3-dev         # config.json, safetensors headers, fixtures
+  zlib1g-dev                 # CRC-32 of exported sessions and model fingerprints
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   prometheus-cpp-dev         # metrics exposer
   libpcre2-dev libutf8proc-dev  # tokenizer: Unicode regex and NFC
