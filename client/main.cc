@@ -22,6 +22,12 @@ struct GenerateFlags {
   int top_k = 0;
   float top_p = 0.0f;
   uint64_t seed = 0;
+  float min_p = 0.0f;
+  float repetition_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::vector<std::string> stop;
+  int min_tokens = 0;
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   bool json = false;
@@ -121,6 +127,12 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   request.mutable_sampling()->set_top_k(f.top_k);
   request.mutable_sampling()->set_top_p(f.top_p);
   request.mutable_sampling()->set_seed(f.seed);
+  request.mutable_sampling()->set_min_p(f.min_p);
+  request.mutable_sampling()->set_repetition_penalty(f.repetition_penalty);
+  request.mutable_sampling()->set_presence_penalty(f.presence_penalty);
+  request.mutable_sampling()->set_frequency_penalty(f.frequency_penalty);
+  for (const std::string& stop : f.stop) request.add_stop(stop);
+  request.set_min_tokens(f.min_tokens);
   request.mutable_stop_token_ids()->Assign(f.stop_token_ids.begin(), f.stop_token_ids.end());
   request.set_ignore_eos(f.ignore_eos);
   request.set_session_id(f.session);
@@ -191,6 +203,12 @@ int main(int argc, char** argv) {
   generate->add_option("--top-k", f.top_k, "Keep the k most likely tokens (0: all)");
   generate->add_option("--top-p", f.top_p, "Nucleus probability mass (0 or 1: all)");
   generate->add_option("--seed", f.seed, "Sampling seed (0: random)");
+  generate->add_option("--min-p", f.min_p, "Drop tokens below min_p x the best one's probability");
+  generate->add_option("--repetition-penalty", f.repetition_penalty, "1 is off");
+  generate->add_option("--presence-penalty", f.presence_penalty, "In [-2, 2]");
+  generate->add_option("--frequency-penalty", f.frequency_penalty, "In [-2, 2]");
+  generate->add_option("--stop", f.stop, "Stop string (repeatable)");
+  generate->add_option("--min-tokens", f.min_tokens, "No stopping before this many tokens");
   generate->add_option("--stop-token-ids", f.stop_token_ids, "Extra stop ids: 1,2")->delimiter(',');
   generate->add_flag("--ignore-eos", f.ignore_eos, "Do not stop at the end-of-text token");
   generate->add_flag("--json", f.json, "Print one JSON object at the end instead of streaming");

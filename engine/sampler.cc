@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/greedy.h"
@@ -20,12 +21,61 @@ absl::Status Validate(const SamplingParams& p) {
     return absl::InvalidArgumentError(
         absl::StrCat("sampling.top_p must be in [0, 1], got ", p.top_p));
   }
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling.min_p must be in [0, 1], got ", p.min_p));
+  }
+  if (!(p.repetition_penalty > 0.0f && std::isfinite(p.repetition_penalty))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling.repetition_penalty must be > 0, got ", p.repetition_penalty));
+  }
+  for (const auto& [name, value] : {std::pair{"presence_penalty", p.presence_penalty},
+                                    std::pair{"frequency_penalty", p.frequency_penalty}}) {
+    if (!(value >= -2.0f && value <= 2.0f)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampling.", name, " must be in [-2, 2], got ", value));
+    }
+  }
   return absl::OkStatus();
 }
 
-Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt)
+    : params_(params), rng_(params.seed) {
+  if (params_.repetition_penalty != 1.0f) seen_.insert(prompt.begin(), prompt.end());
+}
 
-int32_t Sampler::Sample(std::span<const float> logits) {
+bool Sampler::Adjusts() const {
+  return params_.repetition_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+         params_.frequency_penalty != 0.0f;
+}
+
+std::span<const float> Sampler::Adjust(std::span<const float> logits,
+                                       std::span<const int32_t> banned) {
+  if (!Adjusts() && banned.empty()) return logits;
+  adjusted_.assign(logits.begin(), logits.end());
+  if (params_.repetition_penalty != 1.0f) {
+    for (int32_t id : seen_) {
+      float& l = adjusted_[id];
+      l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
+    }
+  }
+  for (const auto& [id, count] : generated_counts_) {
+    adjusted_[id] -= params_.presence_penalty + params_.frequency_penalty * count;
+  }
+  for (int32_t id : banned) adjusted_[id] = -std::numeric_limits<float>::infinity();
+  return adjusted_;
+}
+
+int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> banned) {
+  const int32_t token = Draw(Adjust(logits, banned));
+  if (Adjusts()) {
+    ++generated_counts_[token];
+    if (params_.repetition_penalty != 1.0f) seen_.insert(token);
+  }
+  return token;
+}
+
+int32_t Sampler::Draw(std::span<const float> logits) {
   if (params_.temperature == 0.0f) return ArgMax(logits);
   candidates_.clear();
   for (size_t i = 0; i < logits.size(); ++i) {
@@ -48,6 +98,12 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   for (size_t i = 0; i < keep; ++i) {
     candidates_[i].first = std::exp((candidates_[i].first - max_logit) / params_.temperature);
     total += candidates_[i].first;
+  }
+  // min_p: weights are relative to the best candidate's, which is exp(0) = 1.
+  if (params_.min_p > 0.0f) {
+    while (keep > 1 && candidates_[keep - 1].first < params_.min_p) {
+      total -= candidates_[--keep].first;
+    }
   }
   // Nucleus: the smallest prefix whose probability mass reaches top_p.
   if (params_.top_p > 0.0f && params_.top_p < 1.0f) {

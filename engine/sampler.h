@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 
 namespace ssm {
@@ -15,23 +17,40 @@ struct SamplingParams {
   float temperature = 0.0f;  // 0: greedy
   int32_t top_k = 0;         // 0: no limit
   float top_p = 1.0f;        // 1: no limit
-  uint64_t seed = 0;         // the request's random stream; same seed, same tokens
+  float min_p = 0.0f;        // drop tokens less likely than min_p x the most likely one
+  // Repetition (prompt and generated tokens): positive logits divided by it, negative ones
+  // multiplied. Presence and frequency (generated tokens): subtracted once, and per occurrence.
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  uint64_t seed = 0;  // the request's random stream; same seed, same tokens
 };
 
 // InvalidArgument naming the field when a parameter is out of range.
 absl::Status Validate(const SamplingParams& params);
 
-// Picks the next token from logits: greedy, or softmax at a temperature restricted to the top k
-// and to the smallest set whose probability reaches top_p. Each request owns one, so its random
-// stream does not depend on what else is in the batch.
+// Picks the next token from logits: penalties first, then greedy, or softmax at a temperature
+// restricted to the top k, to the smallest set whose probability reaches top_p, and to tokens at
+// least min_p as likely as the best. Each request owns one, so its random stream and its
+// penalties do not depend on what else is in the batch.
 class Sampler {
  public:
-  explicit Sampler(const SamplingParams& params);
-  int32_t Sample(std::span<const float> logits);
+  // prompt: the tokens the repetition penalty also counts.
+  explicit Sampler(const SamplingParams& params, std::span<const int32_t> prompt = {});
+  // banned: ids that may not be picked this time (min_tokens holds back the stop ids). The
+  // picked token counts towards later penalties.
+  int32_t Sample(std::span<const float> logits, std::span<const int32_t> banned = {});
 
  private:
+  bool Adjusts() const;
+  std::span<const float> Adjust(std::span<const float> logits, std::span<const int32_t> banned);
+  int32_t Draw(std::span<const float> logits);
+
   SamplingParams params_;
   std::mt19937_64 rng_;
+  absl::flat_hash_set<int32_t> seen_;  // prompt and generated
+  absl::flat_hash_map<int32_t, int32_t> generated_counts_;
+  std::vector<float> adjusted_;                        // scratch
   std::vector<std::pair<float, int32_t>> candidates_;  // scratch, reused across calls
 };
 

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "engine/session_codec.h"
+#include "engine/stop_strings.h"
 
 namespace ssm {
 
@@ -15,6 +16,7 @@ struct Scheduler::Active {
   std::shared_ptr<RequestSink> sink;
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<IncrementalDecoder> decoder;
+  std::unique_ptr<StopStrings> stop_strings;  // when the request has any
   int32_t slot = -1;               // assigned at submission for sessions, at admission otherwise
   int32_t user_prompt_tokens = 0;  // the prompt as sent (a session's turn may prepend one token)
   size_t fed = 0;                  // prompt tokens fed so far
@@ -77,13 +79,30 @@ absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
         "max_tokens must be in [0, ", options_.max_tokens_limit, "], got ", request.max_tokens));
   }
   if (request.max_tokens == 0) request.max_tokens = options_.default_max_tokens;
+  if (request.min_tokens < 0 || request.min_tokens > request.max_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_tokens must be in [0, max_tokens = ", request.max_tokens, "], got ",
+                     request.min_tokens));
+  }
+  if (!request.stop_strings.empty() && tokenizer_ == nullptr) {
+    return absl::FailedPreconditionError("stop strings need a tokenizer, and the model has none");
+  }
+  if (request.stop_strings.size() > 64) {
+    return absl::InvalidArgumentError("at most 64 stop strings");
+  }
+  for (const std::string& stop : request.stop_strings) {
+    if (stop.empty()) return absl::InvalidArgumentError("a stop string is empty");
+  }
   if (request.sampling.seed == 0) request.sampling.seed = std::random_device()() | 1;
 
   auto active = std::make_unique<Active>();
   active->request = std::move(request);
   active->sink = std::move(sink);
-  active->sampler = std::make_unique<Sampler>(active->request.sampling);
+  active->sampler = std::make_unique<Sampler>(active->request.sampling, active->request.prompt);
   if (tokenizer_ != nullptr) active->decoder = std::make_unique<IncrementalDecoder>(*tokenizer_);
+  if (!active->request.stop_strings.empty()) {
+    active->stop_strings = std::make_unique<StopStrings>(active->request.stop_strings);
+  }
   active->submitted = Clock::now();
   active->user_prompt_tokens = static_cast<int32_t>(active->request.prompt.size());
   std::lock_guard<std::mutex> lock(mutex_);
@@ -260,7 +279,14 @@ void Scheduler::ReportStep(double seconds, size_t sequences, int64_t tokens) {
 
 // Samples one token for a request, reports it, and finishes the request when it stops.
 void Scheduler::Sample(Active& a, std::span<const float> logits) {
-  const int32_t token = a.sampler->Sample(logits);
+  const auto& request = a.request;
+  const bool early = static_cast<int32_t>(a.generated.size()) < request.min_tokens;
+  std::vector<int32_t> banned;
+  if (early) {
+    banned = request.stop_token_ids;
+    if (!request.ignore_eos) banned.insert(banned.end(), eos_ids_.begin(), eos_ids_.end());
+  }
+  const int32_t token = a.sampler->Sample(logits, banned);
   const Clock::time_point now = Clock::now();
   if (a.generated.empty()) {
     a.first_token = now;
@@ -269,14 +295,26 @@ void Scheduler::Sample(Active& a, std::span<const float> logits) {
   }
   a.last_token = now;
   a.generated.push_back(token);
-  std::string text;
-  if (a.decoder != nullptr) text = *a.decoder->Add(token);  // ids come from the vocab
-  const auto& stops = a.request.stop_token_ids;
+
+  const auto& stops = request.stop_token_ids;
   const bool eos =
-      !a.request.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
-  const bool stop = eos || std::find(stops.begin(), stops.end(), token) != stops.end();
-  const bool length = static_cast<int32_t>(a.generated.size()) >= a.request.max_tokens;
-  if ((stop || length) && a.decoder != nullptr) text += a.decoder->Finish();
+      !request.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  bool stop = eos || std::find(stops.begin(), stops.end(), token) != stops.end();
+  const bool length = static_cast<int32_t>(a.generated.size()) >= request.max_tokens;
+  std::string text;
+  if (a.decoder != nullptr) {
+    text = *a.decoder->Add(token);  // ids come from the vocab
+    if (stop || length) text += a.decoder->Finish();
+  }
+  if (a.stop_strings != nullptr && !early) {
+    StopStrings::Release release = a.stop_strings->Add(text);
+    text = std::move(release.text);
+    if (release.stopped) {
+      stop = true;
+    } else if (stop || length) {
+      text += a.stop_strings->Flush();
+    }
+  }
   a.sink->OnTokens({&a.generated.back(), 1}, text);
   if (!stop && !length) return;
   int64_t session_tokens = 0;

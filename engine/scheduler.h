@@ -32,6 +32,12 @@ struct GenerationRequest {
   SamplingParams sampling;
   int32_t max_tokens = 0;  // 0: the scheduler's default
   std::vector<int32_t> stop_token_ids;
+  // Generation stops when the text contains one of these (also across tokens); the stop string
+  // itself is not returned. Needs a tokenizer.
+  std::vector<std::string> stop_strings;
+  // Before this many tokens, end-of-text and stop ids cannot be sampled and stop strings are
+  // not looked for.
+  int32_t min_tokens = 0;
   bool ignore_eos = false;
 };
 

@@ -65,11 +65,19 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
   out.sampling = {.temperature = request.sampling().temperature(),
                   .top_k = request.sampling().top_k(),
                   .top_p = request.sampling().top_p() == 0.0f ? 1.0f : request.sampling().top_p(),
+                  .min_p = request.sampling().min_p(),
+                  .repetition_penalty = request.sampling().repetition_penalty() == 0.0f
+                                            ? 1.0f
+                                            : request.sampling().repetition_penalty(),
+                  .presence_penalty = request.sampling().presence_penalty(),
+                  .frequency_penalty = request.sampling().frequency_penalty(),
                   .seed = request.sampling().seed()};
   out.max_tokens = request.max_tokens();
   out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   out.ignore_eos = request.ignore_eos();
   out.session_id = request.session_id();
+  out.stop_strings.assign(request.stop().begin(), request.stop().end());
+  out.min_tokens = request.min_tokens();
   return out;
 }
 

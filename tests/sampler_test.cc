@@ -50,7 +50,51 @@ TEST(SamplerTest, SameSeedSameTokens) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(a.Sample(kLogits), b.Sample(kLogits));
 }
 
+TEST(SamplerTest, BannedIdsAreNeverPicked) {
+  Sampler greedy({.temperature = 0.0f});
+  const std::vector<int32_t> banned = {1};
+  EXPECT_EQ(greedy.Sample(kLogits, banned), 4);  // the best but one
+  Sampler hot({.temperature = 10.0f, .seed = 5});
+  for (int i = 0; i < 300; ++i) EXPECT_NE(hot.Sample(kLogits, banned), 1);
+}
+
+TEST(SamplerTest, RepetitionPenaltyCountsThePromptAndTheOutput) {
+  // Token 1 (3.0) in the prompt: 3.0 / 2 = 1.5 < 2.5, so greedy picks 4; then 4 is penalized
+  // too (2.5 / 2 = 1.25) and 2 (2.0) wins.
+  const std::vector<int32_t> prompt = {1};
+  Sampler s({.temperature = 0.0f, .repetition_penalty = 2.0f}, prompt);
+  EXPECT_EQ(s.Sample(kLogits), 4);
+  EXPECT_EQ(s.Sample(kLogits), 2);
+}
+
+TEST(SamplerTest, PresenceAndFrequencyPenaltiesCountOnlyTheOutput) {
+  const std::vector<int32_t> prompt = {1};
+  Sampler presence({.temperature = 0.0f, .presence_penalty = 0.6f}, prompt);
+  EXPECT_EQ(presence.Sample(kLogits), 1);  // the prompt does not count
+  EXPECT_EQ(presence.Sample(kLogits), 4);  // 3.0 - 0.6 = 2.4 < 2.5
+  Sampler frequency({.temperature = 0.0f, .frequency_penalty = 0.3f});
+  EXPECT_EQ(frequency.Sample(kLogits), 1);  // 3.0
+  EXPECT_EQ(frequency.Sample(kLogits), 1);  // 2.7 > 2.5
+  EXPECT_EQ(frequency.Sample(kLogits), 4);  // 2.4 < 2.5
+}
+
+TEST(SamplerTest, MinPDropsUnlikelyTokens) {
+  // At T = 1, p(i) / p(best) = exp(l_i - 3): token 4 0.61, token 2 0.37, token 0 0.14.
+  Sampler s({.temperature = 1.0f, .min_p = 0.5f, .seed = 13});
+  for (int i = 0; i < 500; ++i) {
+    const int32_t token = s.Sample(kLogits);
+    EXPECT_TRUE(token == 1 || token == 4) << token;
+  }
+}
+
 TEST(SamplerTest, ValidateNamesTheField) {
+  EXPECT_NE(Validate({.min_p = 2.0f}).message().find("min_p"), std::string::npos);
+  EXPECT_NE(Validate({.repetition_penalty = 0.0f}).message().find("repetition_penalty"),
+            std::string::npos);
+  EXPECT_NE(Validate({.presence_penalty = 3.0f}).message().find("presence_penalty"),
+            std::string::npos);
+  EXPECT_NE(Validate({.frequency_penalty = -2.5f}).message().find("frequency_penalty"),
+            std::string::npos);
   EXPECT_NE(Validate({.temperature = -0.5f}).message().find("temperature"), std::string::npos);
   EXPECT_NE(Validate({.top_k = -1}).message().find("top_k"), std::string::npos);
   EXPECT_NE(Validate({.top_p = 1.5f}).message().find("top_p"), std::string::npos);

@@ -6,9 +6,11 @@
 #include <regex>
 #include <thread>
 
+#include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "ssm/v1/inference.grpc.pb.h"
+#include "tests/support/byte_tokenizer.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/server_process.h"
 
@@ -324,6 +326,88 @@ TEST_F(SessionTest, SessionsAreCappedBySlots) {
       0);
   const Outcome created = RunClient("--target " + server_->target() + " session create");
   EXPECT_EQ(created.exit_code, 0) << created.output;
+}
+
+// Text features need a tokenizer: the fixture model with a one-token-per-byte tokenizer.
+class TextServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = testing::CopyFixture(kFixture, "text_model");
+    testing::WriteByteTokenizer(dir + "/tokenizer.json");
+    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"--model", dir});
+    ASSERT_NE(server_->port(), 0) << server_->output();
+    stub_ = v1::Inference::NewStub(
+        grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials()));
+  }
+
+  // Greedy generation of a text prompt; returns the concatenated text.
+  std::string Text(v1::GenerateRequest request, v1::FinishReason* finish = nullptr) {
+    grpc::ClientContext context;
+    auto reader = stub_->Generate(&context, request);
+    std::string text;
+    v1::GenerateResponse message;
+    while (reader->Read(&message)) {
+      text += message.text();
+      if (finish != nullptr && message.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
+        *finish = message.finish_reason();
+      }
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    return text;
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::Inference::Stub> stub_;
+};
+
+TEST_F(TextServerTest, StopStringEndsTheTextBeforeIt) {
+  v1::GenerateRequest request;
+  request.set_prompt("Tell me");
+  request.set_max_tokens(40);
+  request.set_ignore_eos(true);
+  const std::string full = Text(request);
+  // A stop string from the middle of the output: its 5th and 6th characters, which span several
+  // tokens (one per byte here). Whole characters, since proto strings must be UTF-8.
+  size_t begin = 0, end = 0;
+  for (int c = 0; c < 6 && end < full.size(); ++c) {
+    if (c == 4) begin = end;
+    utf8::Next(full, end);
+  }
+  ASSERT_GT(end, begin);
+  const std::string stop = full.substr(begin, end - begin);
+  request.add_stop(stop);
+  v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
+  const std::string stopped = Text(request, &finish);
+  EXPECT_EQ(finish, v1::FINISH_REASON_STOP);
+  EXPECT_EQ(stopped, full.substr(0, full.find(stop)));
+}
+
+TEST_F(TextServerTest, MinTokensHoldsBackStopIds) {
+  v1::GenerateRequest request;
+  request.set_prompt("Once");
+  request.set_max_tokens(10);
+  request.set_ignore_eos(true);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, request);
+  v1::GenerateResponse message;
+  std::vector<int32_t> ids;
+  while (reader->Read(&message))
+    ids.insert(ids.end(), message.token_ids().begin(), message.token_ids().end());
+  ASSERT_TRUE(reader->Finish().ok());
+  // Make the first greedy token a stop id: without min_tokens the request ends at once.
+  request.add_stop_token_ids(ids[0]);
+  v1::FinishReason finish;
+  Text(request, &finish);
+  EXPECT_EQ(finish, v1::FINISH_REASON_STOP);
+  request.set_min_tokens(3);
+  grpc::ClientContext context2;
+  auto reader2 = stub_->Generate(&context2, request);
+  std::vector<int32_t> held;
+  while (reader2->Read(&message))
+    held.insert(held.end(), message.token_ids().begin(), message.token_ids().end());
+  ASSERT_TRUE(reader2->Finish().ok());
+  ASSERT_GE(held.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_NE(held[i], ids[0]) << i;
 }
 
 // The value of an unlabelled sample in Prometheus text format, or -1 when absent.

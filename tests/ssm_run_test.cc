@@ -4,10 +4,10 @@
 #include <regex>
 #include <string>
 
-#include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/byte_tokenizer.h"
 #include "tests/support/fixtures.h"
 
 namespace ssm {
@@ -49,23 +49,9 @@ TEST(SsmRunTest, GeneratePrintsTheGreedyContinuationAsJson) {
   EXPECT_EQ(out["prompt_tokens"], p.prompt_ids.size());
 }
 
-// A tokenizer.json for the fixtures' 256-token vocabulary: one token per byte, no merges.
-void WriteByteTokenizer(const std::string& path) {
-  const ByteLevelAlphabet alphabet;
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[alphabet.Encode(static_cast<unsigned char>(b))] = b;
-  const nlohmann::json spec = {
-      {"added_tokens", nlohmann::json::array()},
-      {"normalizer", nullptr},
-      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
-      {"decoder", {{"type", "ByteLevel"}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
-  std::ofstream(path) << spec.dump();
-}
-
 TEST(SsmRunTest, GenerateTakesTextWhenTheFolderHasATokenizer) {
   const std::string dir = testing::CopyFixture("mamba2_g1_f32", "with_tokenizer");
-  WriteByteTokenizer(dir + "/tokenizer.json");
+  testing::WriteByteTokenizer(dir + "/tokenizer.json");
   const Outcome run = RunSsmRun("generate --model " + dir + " --prompt Hi --max-new-tokens 6");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const nlohmann::json out = nlohmann::json::parse(run.output);
