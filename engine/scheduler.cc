@@ -144,10 +144,12 @@ void Scheduler::Loop() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] {
+      // Idle, the loop still wakes now and then to expire sessions.
+      wake_.wait_for(lock, std::chrono::seconds(1), [&] {
         return stopping_ || !queue_.empty() || !running_.empty() || !cancelled_.empty();
       });
       if (stopping_) break;
+      ExpireIdleSessions();
     }
     Admit();
     if (!running_.empty()) RunStep();
@@ -354,6 +356,7 @@ void Scheduler::Retire(size_t index) {
         session.unfed.reset();  // it was the first token of this turn's prompt
       }
       session.busy = false;
+      session.last_used = Clock::now();
     }
   }
   running_.erase(running_.begin() + index);
@@ -377,6 +380,17 @@ void Scheduler::Report(const Active& a, const std::string& outcome) {
            a.generated.empty() ? -1.0 : Seconds(a.first_token - a.submitted),
        .e2e_seconds = Seconds(Clock::now() - a.submitted),
        .inter_token_seconds = a.inter_token_seconds});
+}
+
+void Scheduler::ExpireIdleSessions() {
+  if (options_.session_ttl.count() == 0) return;
+  const Clock::time_point cutoff = Clock::now() - options_.session_ttl;
+  absl::erase_if(sessions_, [&](const auto& entry) {
+    const Session& session = entry.second;
+    if (session.busy || session.last_used > cutoff) return false;
+    free_slots_.push_back(session.slot);
+    return true;
+  });
 }
 
 absl::StatusOr<Scheduler::Session*> Scheduler::FindSession(const std::string& id) {

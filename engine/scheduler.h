@@ -77,6 +77,8 @@ struct SchedulerOptions {
   int32_t default_max_tokens = 256;
   int32_t max_tokens_limit = 1 << 20;
   uint64_t model_fingerprint = 0;  // stamped on exported sessions (Model::Fingerprint)
+  // Idle sessions are deleted after this long without a request (0: never).
+  std::chrono::seconds session_ttl{0};
 };
 
 // The engine loop. One thread builds each step from every running decode plus prefill chunks
@@ -120,6 +122,7 @@ class Scheduler {
     int64_t fed_tokens = 0;
     std::optional<int32_t> unfed;  // the last sampled token, fed at the start of the next turn
     bool busy = false;
+    std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();
   };
   using Clock = std::chrono::steady_clock;
 
@@ -131,6 +134,7 @@ class Scheduler {
 
   absl::StatusOr<uint64_t> Enqueue(GenerationRequest request, std::shared_ptr<RequestSink> sink);
   void Loop();
+  void ExpireIdleSessions();  // requires mutex_
   void Admit();
   void RunStep();
   void Sample(Active& a, std::span<const float> logits);

@@ -30,6 +30,7 @@ struct Flags {
   int max_queue = 256;
   int default_max_tokens = 256;
   int drain_seconds = 30;
+  int session_ttl_seconds = 3600;
   int max_message_bytes = 64 << 20;
 };
 
@@ -85,7 +86,8 @@ int Serve(const Flags& flags) {
                            {.max_queue = flags.max_queue,
                             .token_budget = flags.token_budget,
                             .default_max_tokens = flags.default_max_tokens,
-                            .model_fingerprint = (*model)->Fingerprint()},
+                            .model_fingerprint = (*model)->Fingerprint(),
+                            .session_ttl = std::chrono::seconds(flags.session_ttl_seconds)},
                            metrics.get());
   ssm::server::InferenceService service(**model, tokenizer.get(), scheduler, bytes_per_slot,
                                         metrics.get());
@@ -140,6 +142,9 @@ int main(int argc, char** argv) {
   app.add_option("--default-max-tokens", flags.default_max_tokens,
                  "max_tokens of requests that leave it 0")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--session-ttl-seconds", flags.session_ttl_seconds,
+                 "Delete sessions idle this long (0: never)")
+      ->check(CLI::Range(0, 1 << 30));
   app.add_option("--drain-seconds", flags.drain_seconds, "On SIGTERM, how long streams may finish")
       ->check(CLI::Range(0, 3600));
   app.add_option("--max-message-bytes", flags.max_message_bytes, "gRPC message size limit")

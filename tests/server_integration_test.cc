@@ -468,6 +468,25 @@ TEST(ServerLimitsTest, FullQueueIsResourceExhaustedAndCancelFreesTheSlot) {
   EXPECT_EQ(tokens, 2);
 }
 
+TEST(ServerLimitsTest, IdleSessionsExpire) {
+  ServerProcess server(
+      {"--model", testing::FixturePath(kFixture), "--session-ttl-seconds", "1", "--slots", "1"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext create_context;
+  v1::Session session;
+  ASSERT_TRUE(stub->CreateSession(&create_context, {}, &session).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  grpc::ClientContext get_context;
+  v1::GetSessionRequest get;
+  get.set_id(session.id());
+  v1::Session found;
+  EXPECT_EQ(stub->GetSession(&get_context, get, &found).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext again;  // its slot (the only one) is free again
+  EXPECT_TRUE(stub->CreateSession(&again, {}, &session).ok());
+}
+
 TEST(ServerLifecycleTest, SigtermDrainsAndExitsCleanly) {
   ServerProcess server({"--model", testing::FixturePath(kFixture), "--drain-seconds", "2"});
   ASSERT_NE(server.port(), 0) << server.output();
