@@ -401,6 +401,16 @@ absl::StatusOr<Scheduler::Session*> Scheduler::FindSession(const std::string& id
   return &it->second;
 }
 
+absl::StatusOr<Scheduler::Session*> Scheduler::FindIdleSession(const std::string& id,
+                                                               const char* action) {
+  absl::StatusOr<Session*> session = FindSession(id);
+  if (session.ok() && (*session)->busy) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", id, " is busy with a request; ",
+                                                      action, " it when the request ends"));
+  }
+  return session;
+}
+
 SessionInfo Scheduler::Describe(const std::string& id, const Session& session) const {
   return {.id = id, .tokens = session.fed_tokens + (session.unfed ? 1 : 0), .busy = session.busy};
 }
@@ -464,12 +474,8 @@ std::vector<SessionInfo> Scheduler::ListSessions() {
 
 absl::Status Scheduler::DeleteSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Session*> session = FindSession(id);
+  absl::StatusOr<Session*> session = FindIdleSession(id, "delete");
   if (!session.ok()) return session.status();
-  if ((*session)->busy) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session ", id, " is busy; cancel its request first"));
-  }
   free_slots_.push_back((*session)->slot);
   sessions_.erase(id);
   return absl::OkStatus();
@@ -481,12 +487,8 @@ namespace ssm {
 
 absl::StatusOr<std::string> Scheduler::ExportSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Session*> session = FindSession(id);
+  absl::StatusOr<Session*> session = FindIdleSession(id, "export");
   if (!session.ok()) return session.status();
-  if ((*session)->busy) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session ", id, " is busy; export it when idle"));
-  }
   return EncodeSession({.model_fingerprint = options_.model_fingerprint,
                         .fed_tokens = (*session)->fed_tokens,
                         .unfed = (*session)->unfed,

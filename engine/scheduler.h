@@ -128,6 +128,8 @@ class Scheduler {
 
   // Requires mutex_.
   absl::StatusOr<Session*> FindSession(const std::string& id);
+  // As FindSession, but FailedPrecondition while a request runs on it.
+  absl::StatusOr<Session*> FindIdleSession(const std::string& id, const char* action);
   SessionInfo Describe(const std::string& id, const Session& session) const;
   std::string NewSessionId();
   absl::StatusOr<std::pair<std::string, Session*>> AddSession();

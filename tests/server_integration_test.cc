@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "ssm/v1/inference.grpc.pb.h"
 #include "tests/support/byte_tokenizer.h"
+#include "tests/support/command.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/server_process.h"
 
@@ -21,27 +22,10 @@ using testing::ServerProcess;
 
 const char kFixture[] = "mamba2_g2_bf16";  // no near-ties in its greedy continuations
 
-struct Outcome {
-  int exit_code;
-  std::string output;
-};
+using testing::JoinIds;
+using Outcome = testing::CommandOutcome;
 
-// Runs ssm-client through bash (some tests redirect its stdin or stdout).
-Outcome RunClient(const std::string& args) {
-  const std::string command = std::string(SSM_CLIENT_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(("bash -c '" + command + "'").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WEXITSTATUS(status), output};
-}
-
-std::string Join(const std::vector<int32_t>& ids) {
-  std::string s;
-  for (int32_t id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
-  return s;
-}
+Outcome RunClient(const std::string& args) { return testing::RunCommand(SSM_CLIENT_BINARY, args); }
 
 // Greedy generation through a stub; returns the ids, or the status on failure.
 struct StubResult {
@@ -95,7 +79,7 @@ TEST_F(ServerTest, HealthIsServing) {
 TEST_F(ServerTest, ClientStreamsTheGreedyContinuationOfTransformers) {
   for (const testing::ExpectedPrompt& p : testing::LoadExpected(kFixture)) {
     const Outcome run = RunClient("--target " + server_->target() + " generate --prompt-ids " +
-                                  Join(p.prompt_ids) + " --max-tokens 24 --ignore-eos --json");
+                                  JoinIds(p.prompt_ids) + " --max-tokens 24 --ignore-eos --json");
     ASSERT_EQ(run.exit_code, 0) << run.output;
     const nlohmann::json out = nlohmann::json::parse(run.output);
     EXPECT_EQ(out["token_ids"].get<std::vector<int32_t>>(), p.greedy_ids);

@@ -1,47 +1,29 @@
 // ssm-run as a user runs it: a real process, its stdout and exit code.
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <string>
 
 #include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/byte_tokenizer.h"
+#include "tests/support/command.h"
 #include "tests/support/fixtures.h"
 
 namespace ssm {
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
+using testing::JoinIds;
+using Outcome = testing::CommandOutcome;
 
-Outcome RunSsmRun(const std::string& args) {
-  // bash, for the <<< here-strings some tests feed stdin with.
-  const std::string command = "bash -c \"" + std::string(SSM_RUN_BINARY) + " " +
-                              std::regex_replace(args, std::regex("\""), "\\\"") + "\" 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WEXITSTATUS(status), output};
-}
-
-std::string Join(const std::vector<int32_t>& ids) {
-  std::string s;
-  for (int32_t id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
-  return s;
-}
+Outcome RunSsmRun(const std::string& args) { return testing::RunCommand(SSM_RUN_BINARY, args); }
 
 TEST(SsmRunTest, GeneratePrintsTheGreedyContinuationAsJson) {
   const std::string fixture = "mamba2_g2_bf16";
   const testing::ExpectedPrompt p = testing::LoadExpected(fixture)[1];
   const Outcome run =
       RunSsmRun("generate --model " + testing::FixturePath(fixture) + " --prompt-ids " +
-                Join(p.prompt_ids) + " --max-new-tokens 24 --print-logits");
+                JoinIds(p.prompt_ids) + " --max-new-tokens 24 --print-logits");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const nlohmann::json out = nlohmann::json::parse(run.output);
   EXPECT_EQ(out["generated_ids"].get<std::vector<int32_t>>(), p.greedy_ids);
