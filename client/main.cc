@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -33,6 +35,14 @@ struct GenerateFlags {
   bool json = false;
   std::string session;
 };
+
+// Adds the bearer token from SSM_TOKEN, if set, to a call (from the environment rather than a
+// flag, so it does not show in the process list).
+void Authorize(grpc::ClientContext& context) {
+  if (const char* token = std::getenv("SSM_TOKEN"); token != nullptr && *token != '\0') {
+    context.AddMetadata("authorization", std::string("Bearer ") + token);
+  }
+}
 
 void PrintSession(const ssm::v1::Session& s) {
   std::printf("{\"id\":\"%s\",\"tokens\":%lld,\"busy\":%s}\n", s.id().c_str(),
@@ -65,6 +75,7 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
             const std::string& id) {
   auto stub = ssm::v1::Inference::NewStub(channel);
   grpc::ClientContext context;
+  Authorize(context);
   ssm::v1::Session session;
   grpc::Status status;
   if (action == "create") {
@@ -138,6 +149,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   request.set_session_id(f.session);
 
   grpc::ClientContext context;
+  Authorize(context);
   std::unique_ptr<grpc::ClientReader<ssm::v1::GenerateResponse>> stream =
       stub->Generate(&context, request);
   ssm::v1::GenerateResponse message, last;
@@ -190,6 +202,11 @@ int main(int argc, char** argv) {
   CLI::App app{"ssm-client: talk to ssm-server"};
   std::string target = "localhost:50051";
   app.add_option("--target", target, "Server address, HOST:PORT");
+  bool tls = false;
+  std::string tls_ca;
+  app.add_flag("--tls", tls, "Connect with TLS (system roots)");
+  app.add_option("--tls-ca", tls_ca, "Connect with TLS, trusting this PEM CA certificate");
+  app.footer("Environment: SSM_TOKEN, when set, is sent as the bearer token.");
   app.require_subcommand(1);
   CLI::App* health = app.add_subcommand("health", "Exit 0 when the server is serving");
   CLI::App* generate = app.add_subcommand("generate", "Stream a completion to stdout");
@@ -226,7 +243,20 @@ int main(int argc, char** argv) {
   });
   CLI11_PARSE(app, argc, argv);
 
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls || !tls_ca.empty()) {
+    grpc::SslCredentialsOptions options;  // empty roots: the system's
+    if (!tls_ca.empty()) {
+      std::ifstream in(tls_ca);
+      if (!in) {
+        std::fprintf(stderr, "ssm-client: cannot open %s\n", tls_ca.c_str());
+        return 2;
+      }
+      options.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    credentials = grpc::SslCredentials(options);
+  }
+  auto channel = grpc::CreateChannel(target, credentials);
   if (health->parsed()) return Health(channel);
   if (session->parsed()) return Session(channel, action, session_id);
   return Generate(channel, f);

@@ -37,12 +37,28 @@ absl::Status NeedsTokenizer(const Tokenizer* tokenizer, const char* what) {
 
 InferenceService::InferenceService(const Model& model, const Tokenizer* tokenizer,
                                    Scheduler& scheduler, int64_t state_bytes_per_session,
-                                   EngineObserver* observer)
+                                   EngineObserver* observer, std::string bearer_token)
     : model_(model),
       tokenizer_(tokenizer),
       scheduler_(scheduler),
       state_bytes_per_session_(state_bytes_per_session),
-      observer_(observer) {}
+      observer_(observer),
+      bearer_token_(std::move(bearer_token)) {}
+
+// With a token configured, every call must carry "authorization: Bearer <token>". Compared in
+// constant time, so response timing does not reveal how much of a guess was right.
+absl::Status InferenceService::Authorize(const grpc::CallbackServerContext& context) const {
+  if (bearer_token_.empty()) return absl::OkStatus();
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  const std::string expected = "Bearer " + bearer_token_;
+  if (it != metadata.end() && it->second.size() == expected.size()) {
+    unsigned char difference = 0;
+    for (size_t i = 0; i < expected.size(); ++i) difference |= it->second.data()[i] ^ expected[i];
+    if (difference == 0) return absl::OkStatus();
+  }
+  return absl::UnauthenticatedError("missing or wrong bearer token (authorization metadata)");
+}
 
 absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
     const v1::GenerateRequest& request) const {
@@ -82,8 +98,10 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
-    grpc::CallbackServerContext*, const v1::GenerateRequest* request) {
-  absl::StatusOr<GenerationRequest> engine_request = ToEngineRequest(*request);
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  const absl::Status denied = Authorize(*context);
+  absl::StatusOr<GenerationRequest> engine_request =
+      denied.ok() ? ToEngineRequest(*request) : absl::StatusOr<GenerationRequest>(denied);
   if (!engine_request.ok()) {
     if (observer_ != nullptr) {
       observer_->OnRequestRefused(
@@ -103,6 +121,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
                                                      const v1::TokenizeRequest* request,
                                                      v1::TokenizeResponse* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   if (absl::Status s = NeedsTokenizer(tokenizer_, "Tokenize"); !s.ok())
     return FinishUnary(context, s);
   absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->Encode(request->text());
@@ -114,6 +133,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
                                                        const v1::DetokenizeRequest* request,
                                                        v1::DetokenizeResponse* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   if (absl::Status s = NeedsTokenizer(tokenizer_, "Detokenize"); !s.ok()) {
     return FinishUnary(context, s);
   }
@@ -127,6 +147,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
                                                          const v1::ModelInfoRequest*,
                                                          v1::ModelInfo* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   const ModelConfig& c = model_.config();
   response->set_architecture(c.architecture == Architecture::kMamba1 ? "mamba" : "mamba2");
   response->set_vocab_size(c.vocab_size);
@@ -138,25 +159,24 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   return FinishUnary(context, absl::OkStatus());
 }
 
-}  // namespace ssm::server
-
-namespace ssm::server {
-
 grpc::ServerUnaryReactor* InferenceService::CreateSession(grpc::CallbackServerContext* context,
                                                           const v1::CreateSessionRequest*,
                                                           v1::Session* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   return FinishWithSession(context, scheduler_.CreateSession(), response);
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetSession(grpc::CallbackServerContext* context,
                                                        const v1::GetSessionRequest* request,
                                                        v1::Session* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   return FinishWithSession(context, scheduler_.GetSession(request->id()), response);
 }
 
 grpc::ServerUnaryReactor* InferenceService::ListSessions(grpc::CallbackServerContext* context,
                                                          const v1::ListSessionsRequest*,
                                                          v1::ListSessionsResponse* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   for (const SessionInfo& info : scheduler_.ListSessions()) {
     v1::Session* session = response->add_sessions();
     session->set_id(info.id);
@@ -169,18 +189,21 @@ grpc::ServerUnaryReactor* InferenceService::ListSessions(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* InferenceService::DeleteSession(grpc::CallbackServerContext* context,
                                                           const v1::DeleteSessionRequest* request,
                                                           v1::DeleteSessionResponse*) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   return FinishUnary(context, scheduler_.DeleteSession(request->id()));
 }
 
 grpc::ServerUnaryReactor* InferenceService::ForkSession(grpc::CallbackServerContext* context,
                                                         const v1::ForkSessionRequest* request,
                                                         v1::Session* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   return FinishWithSession(context, scheduler_.ForkSession(request->id()), response);
 }
 
 grpc::ServerUnaryReactor* InferenceService::ExportSession(grpc::CallbackServerContext* context,
                                                           const v1::ExportSessionRequest* request,
                                                           v1::SessionData* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   absl::StatusOr<std::string> data = scheduler_.ExportSession(request->id());
   if (data.ok()) response->set_data(*std::move(data));
   return FinishUnary(context, data.status());
@@ -189,6 +212,7 @@ grpc::ServerUnaryReactor* InferenceService::ExportSession(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* InferenceService::ImportSession(grpc::CallbackServerContext* context,
                                                           const v1::SessionData* request,
                                                           v1::Session* response) {
+  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   return FinishWithSession(context, scheduler_.ImportSession(request->data()), response);
 }
 

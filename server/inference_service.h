@@ -16,8 +16,10 @@ class InferenceService final : public v1::Inference::CallbackService {
  public:
   // tokenizer may be null (a model folder without tokenizer.json): then only token ids work.
   // observer (may be null) counts the requests refused here, before they reach the engine.
+  // A non-empty bearer_token is required of every call (see Authorize).
   InferenceService(const Model& model, const Tokenizer* tokenizer, Scheduler& scheduler,
-                   int64_t state_bytes_per_session, EngineObserver* observer);
+                   int64_t state_bytes_per_session, EngineObserver* observer,
+                   std::string bearer_token);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
@@ -54,12 +56,14 @@ class InferenceService final : public v1::Inference::CallbackService {
 
  private:
   absl::StatusOr<GenerationRequest> ToEngineRequest(const v1::GenerateRequest& request) const;
+  absl::Status Authorize(const grpc::CallbackServerContext& context) const;
 
   const Model& model_;
   const Tokenizer* tokenizer_;
   Scheduler& scheduler_;
   int64_t state_bytes_per_session_;
   EngineObserver* observer_;
+  std::string bearer_token_;
 };
 
 }  // namespace ssm::server

@@ -5,8 +5,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "CLI/CLI.hpp"
@@ -32,7 +35,43 @@ struct Flags {
   int drain_seconds = 30;
   int session_ttl_seconds = 3600;
   int max_message_bytes = 64 << 20;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string bearer_token_file;
 };
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(path + ": cannot open");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// TLS when a certificate and key are given, plaintext otherwise.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Flags& flags) {
+  if (flags.tls_cert.empty() && flags.tls_key.empty()) return grpc::InsecureServerCredentials();
+  if (flags.tls_cert.empty() || flags.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  absl::StatusOr<std::string> cert = ReadFile(flags.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(flags.tls_key);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+// The bearer token from a file (kept out of the command line, where ps would show it).
+absl::StatusOr<std::string> BearerToken(const Flags& flags) {
+  if (flags.bearer_token_file.empty()) return std::string();
+  absl::StatusOr<std::string> token = ReadFile(flags.bearer_token_file);
+  if (!token.ok()) return token.status();
+  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back()))) {
+    token->pop_back();
+  }
+  if (token->empty()) return absl::InvalidArgumentError(flags.bearer_token_file + " is empty");
+  return token;
+}
 
 // The ids that end a generation: config.json's eos_token_id, else the tokenizer's <|endoftext|>.
 std::vector<int32_t> EndOfTextIds(const ssm::ModelConfig& config, const ssm::Tokenizer* tokenizer) {
@@ -89,15 +128,21 @@ int Serve(const Flags& flags) {
                             .model_fingerprint = (*model)->Fingerprint(),
                             .session_ttl = std::chrono::seconds(flags.session_ttl_seconds)},
                            metrics.get());
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(flags);
+  absl::StatusOr<std::string> token = BearerToken(flags);
+  if (!credentials.ok() || !token.ok()) {
+    spdlog::error("{}", (credentials.ok() ? token.status() : credentials.status()).ToString());
+    return 1;
+  }
   ssm::server::InferenceService service(**model, tokenizer.get(), scheduler, bytes_per_slot,
-                                        metrics.get());
+                                        metrics.get(), *token);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(flags.listen + ":" + std::to_string(flags.port),
-                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(flags.listen + ":" + std::to_string(flags.port), *credentials,
+                           &bound_port);
   builder.SetMaxReceiveMessageSize(flags.max_message_bytes);
   builder.SetMaxSendMessageSize(flags.max_message_bytes);
   builder.RegisterService(&service);
@@ -108,8 +153,9 @@ int Serve(const Flags& flags) {
   }
   server->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("metrics on {}:{}/metrics", flags.listen, metrics->port());
-  spdlog::info("serving on {}:{} ({} slots, token budget {})", flags.listen, bound_port,
-               flags.slots, flags.token_budget);
+  spdlog::info("serving on {}:{} ({} slots, token budget {}, {}, {})", flags.listen, bound_port,
+               flags.slots, flags.token_budget, flags.tls_cert.empty() ? "plaintext" : "TLS",
+               token->empty() ? "no auth" : "bearer token required");
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
@@ -149,6 +195,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3600));
   app.add_option("--max-message-bytes", flags.max_message_bytes, "gRPC message size limit")
       ->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain; serves TLS with --tls-key");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key");
+  app.add_option("--bearer-token-file", flags.bearer_token_file,
+                 "File holding a token that every call must send as 'authorization: Bearer "
+                 "<token>' (health checks excepted)");
   CLI11_PARSE(app, argc, argv);
   return Serve(flags);
 }

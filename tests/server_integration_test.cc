@@ -13,6 +13,7 @@
 #include "tests/support/byte_tokenizer.h"
 #include "tests/support/command.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/safetensors_writer.h"
 #include "tests/support/server_process.h"
 
 namespace ssm {
@@ -25,7 +26,11 @@ const char kFixture[] = "mamba2_g2_bf16";  // no near-ties in its greedy continu
 using testing::JoinIds;
 using Outcome = testing::CommandOutcome;
 
-Outcome RunClient(const std::string& args) { return testing::RunCommand(SSM_CLIENT_BINARY, args); }
+// token, if given, goes in SSM_TOKEN.
+Outcome RunClient(const std::string& args, const std::string& token = "") {
+  const std::string env = token.empty() ? "" : "SSM_TOKEN=" + token + " ";
+  return testing::RunCommand(env + SSM_CLIENT_BINARY, args);
+}
 
 // Greedy generation through a stub; returns the ids, or the status on failure.
 struct StubResult {
@@ -469,6 +474,32 @@ TEST(ServerLimitsTest, IdleSessionsExpire) {
   EXPECT_EQ(stub->GetSession(&get_context, get, &found).error_code(), grpc::StatusCode::NOT_FOUND);
   grpc::ClientContext again;  // its slot (the only one) is free again
   EXPECT_TRUE(stub->CreateSession(&again, {}, &session).ok());
+}
+
+TEST(ServerSecurityTest, TlsAndBearerToken) {
+  const std::string dir = testing::MakeTempDir("tls");
+  const Outcome cert = testing::RunCommand(
+      "openssl", "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout " + dir +
+                     "/key.pem -out " + dir + "/cert.pem -addext subjectAltName=DNS:localhost");
+  ASSERT_EQ(cert.exit_code, 0) << cert.output;
+  testing::WriteFile(dir + "/token", "s3cret\n");
+  ServerProcess server({"--model", testing::FixturePath(kFixture), "--tls-cert", dir + "/cert.pem",
+                        "--tls-key", dir + "/key.pem", "--bearer-token-file", dir + "/token"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const std::string tls = "--target " + server.target() + " --tls-ca " + dir + "/cert.pem ";
+  const std::string generate = "generate --prompt-ids 1,2 --max-tokens 3 --json";
+
+  const Outcome ok = RunClient(tls + generate + "", "s3cret");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  const Outcome no_token = RunClient(tls + generate);
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_NE(no_token.output.find("UNAUTHENTICATED"), std::string::npos) << no_token.output;
+  const Outcome wrong_token = RunClient(tls + "session create", "guess");
+  EXPECT_NE(wrong_token.output.find("UNAUTHENTICATED"), std::string::npos) << wrong_token.output;
+  const Outcome health = RunClient(tls + "health");  // probes need no token
+  EXPECT_EQ(health.exit_code, 0) << health.output;
+  const Outcome plaintext = RunClient("--target " + server.target() + " health");
+  EXPECT_NE(plaintext.exit_code, 0) << plaintext.output;
 }
 
 TEST(ServerLifecycleTest, SigtermDrainsAndExitsCleanly) {

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git python3
+  build-essential cmake ninja-build ccache pkg-config git python3 openssl
   clang-format
   clang libclang-rt-14-dev   # libFuzzer and sanitizers for tools/run_fuzzers.sh
   libblis-openmp-dev         # CPU matmuls (BLIS); the OpenMP build shares our thread pool
