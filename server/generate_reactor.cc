@@ -12,8 +12,18 @@ class GenerateReactor::Sink : public RequestSink {
     std::lock_guard<std::mutex> detach(mutex_);
     if (reactor_ == nullptr) return;
     std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
+    if (reactor_->final_ready_) return;
     for (int32_t id : ids) reactor_->pending_.add_token_ids(id);
     reactor_->pending_.mutable_text()->append(text);
+    if (reactor_->pending_.token_ids_size() > reactor_->max_buffered_tokens_) {
+      reactor_->scheduler_.Cancel(reactor_->request_id_);
+      reactor_->pending_.Clear();
+      reactor_->final_ready_ = true;
+      reactor_->final_status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                             "the client reads the stream too slowly: more than " +
+                                                 std::to_string(reactor_->max_buffered_tokens_) +
+                                                 " tokens waiting to be sent");
+    }
     reactor_->Pump();
   }
 
@@ -21,6 +31,7 @@ class GenerateReactor::Sink : public RequestSink {
     std::lock_guard<std::mutex> detach(mutex_);
     if (reactor_ == nullptr) return;
     std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
+    if (reactor_->final_ready_) return;
     v1::GenerateResponse& last = reactor_->pending_;
     last.set_finish_reason(s.reason == FinishReason::kStop ? v1::FINISH_REASON_STOP
                                                            : v1::FINISH_REASON_LENGTH);
@@ -39,6 +50,7 @@ class GenerateReactor::Sink : public RequestSink {
     std::lock_guard<std::mutex> detach(mutex_);
     if (reactor_ == nullptr) return;
     std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
+    if (reactor_->final_ready_) return;
     reactor_->pending_.Clear();  // a failed stream ends with its status, not with more tokens
     reactor_->final_ready_ = true;
     reactor_->final_status_ = ToGrpc(status);
@@ -56,8 +68,11 @@ class GenerateReactor::Sink : public RequestSink {
   GenerateReactor* reactor_;
 };
 
-GenerateReactor::GenerateReactor(Scheduler& scheduler, GenerationRequest request)
-    : scheduler_(scheduler), sink_(std::make_shared<Sink>(this)) {
+GenerateReactor::GenerateReactor(Scheduler& scheduler, GenerationRequest request,
+                                 int max_buffered_tokens)
+    : scheduler_(scheduler),
+      max_buffered_tokens_(max_buffered_tokens),
+      sink_(std::make_shared<Sink>(this)) {
   absl::StatusOr<uint64_t> id = scheduler_.Submit(std::move(request), sink_);
   if (!id.ok()) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);

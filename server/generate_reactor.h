@@ -13,11 +13,13 @@ namespace ssm::server {
 
 // One Generate stream. The engine thread reports tokens into it (as a RequestSink); gRPC threads
 // write them out. One write is in flight at a time, and tokens that arrive meanwhile are
-// coalesced into the next message, so a slow reader costs the engine nothing.
+// coalesced into the next message, so a slow reader costs the engine nothing. A reader so slow
+// that max_buffered_tokens pile up loses the request (RESOURCE_EXHAUSTED) rather than holding
+// its slot forever.
 class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
   // Submits the request; on a refusal the stream finishes at once with that status.
-  GenerateReactor(Scheduler& scheduler, GenerationRequest request);
+  GenerateReactor(Scheduler& scheduler, GenerationRequest request, int max_buffered_tokens);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -32,6 +34,7 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   void Pump();
 
   Scheduler& scheduler_;
+  const int max_buffered_tokens_;
   std::shared_ptr<Sink> sink_;
   uint64_t request_id_ = 0;
 

@@ -37,13 +37,15 @@ absl::Status NeedsTokenizer(const Tokenizer* tokenizer, const char* what) {
 
 InferenceService::InferenceService(const Model& model, const Tokenizer* tokenizer,
                                    Scheduler& scheduler, int64_t state_bytes_per_session,
-                                   EngineObserver* observer, std::string bearer_token)
+                                   EngineObserver* observer, std::string bearer_token,
+                                   int max_buffered_tokens)
     : model_(model),
       tokenizer_(tokenizer),
       scheduler_(scheduler),
       state_bytes_per_session_(state_bytes_per_session),
       observer_(observer),
-      bearer_token_(std::move(bearer_token)) {}
+      bearer_token_(std::move(bearer_token)),
+      max_buffered_tokens_(max_buffered_tokens) {}
 
 // With a token configured, every call must carry "authorization: Bearer <token>". Compared in
 // constant time, so response timing does not reveal how much of a guess was right.
@@ -115,7 +117,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     };
     return new Refusal(ToGrpc(engine_request.status()));
   }
-  return new GenerateReactor(scheduler_, *std::move(engine_request));
+  return new GenerateReactor(scheduler_, *std::move(engine_request), max_buffered_tokens_);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,

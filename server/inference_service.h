@@ -16,10 +16,11 @@ class InferenceService final : public v1::Inference::CallbackService {
  public:
   // tokenizer may be null (a model folder without tokenizer.json): then only token ids work.
   // observer (may be null) counts the requests refused here, before they reach the engine.
-  // A non-empty bearer_token is required of every call (see Authorize).
+  // A non-empty bearer_token is required of every call (see Authorize). A Generate stream whose
+  // reader falls max_buffered_tokens behind is ended (see GenerateReactor).
   InferenceService(const Model& model, const Tokenizer* tokenizer, Scheduler& scheduler,
                    int64_t state_bytes_per_session, EngineObserver* observer,
-                   std::string bearer_token);
+                   std::string bearer_token, int max_buffered_tokens);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
@@ -64,6 +65,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   int64_t state_bytes_per_session_;
   EngineObserver* observer_;
   std::string bearer_token_;
+  int max_buffered_tokens_;
 };
 
 }  // namespace ssm::server

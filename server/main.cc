@@ -38,6 +38,7 @@ struct Flags {
   std::string tls_cert;
   std::string tls_key;
   std::string bearer_token_file;
+  int max_buffered_tokens = 16384;
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -135,7 +136,7 @@ int Serve(const Flags& flags) {
     return 1;
   }
   ssm::server::InferenceService service(**model, tokenizer.get(), scheduler, bytes_per_slot,
-                                        metrics.get(), *token);
+                                        metrics.get(), *token, flags.max_buffered_tokens);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -195,6 +196,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3600));
   app.add_option("--max-message-bytes", flags.max_message_bytes, "gRPC message size limit")
       ->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--max-buffered-tokens", flags.max_buffered_tokens,
+                 "A stream whose reader falls this many tokens behind is ended")
+      ->check(CLI::Range(1, 1 << 24));
   app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain; serves TLS with --tls-key");
   app.add_option("--tls-key", flags.tls_key, "PEM private key");
   app.add_option("--bearer-token-file", flags.bearer_token_file,

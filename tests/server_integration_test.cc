@@ -371,6 +371,46 @@ TEST_F(TextServerTest, StopStringEndsTheTextBeforeIt) {
   EXPECT_EQ(stopped, full.substr(0, full.find(stop)));
 }
 
+TEST_F(TextServerTest, TokenizeDetokenizeAndModelInfo) {
+  grpc::ClientContext tokenize_context;
+  v1::TokenizeRequest tokenize;
+  tokenize.set_text("hi!");
+  v1::TokenizeResponse ids;
+  ASSERT_TRUE(stub_->Tokenize(&tokenize_context, tokenize, &ids).ok());
+  EXPECT_EQ(std::vector<int32_t>(ids.ids().begin(), ids.ids().end()),
+            (std::vector<int32_t>{'h', 'i', '!'}));  // one token per byte
+
+  grpc::ClientContext detokenize_context;
+  v1::DetokenizeRequest detokenize;
+  for (int32_t id : {'o', 'k'}) detokenize.add_ids(id);
+  v1::DetokenizeResponse text;
+  ASSERT_TRUE(stub_->Detokenize(&detokenize_context, detokenize, &text).ok());
+  EXPECT_EQ(text.text(), "ok");
+  grpc::ClientContext bad_context;
+  detokenize.add_ids(100000);
+  EXPECT_EQ(stub_->Detokenize(&bad_context, detokenize, &text).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  grpc::ClientContext info_context;
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(&info_context, {}, &info).ok());
+  EXPECT_EQ(info.architecture(), "mamba2");
+  EXPECT_EQ(info.vocab_size(), 256);
+  EXPECT_EQ(info.n_layer(), 2);
+  EXPECT_TRUE(info.has_tokenizer());
+  EXPECT_GT(info.state_bytes_per_session(), 0);
+}
+
+TEST_F(ServerTest, TokenizeWithoutATokenizerIsAFailedPrecondition) {
+  grpc::ClientContext context;
+  v1::TokenizeRequest request;
+  request.set_text("hi");
+  v1::TokenizeResponse response;
+  const grpc::Status status = stub_->Tokenize(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("tokenizer.json"), std::string::npos);
+}
+
 TEST_F(TextServerTest, MinTokensHoldsBackStopIds) {
   v1::GenerateRequest request;
   request.set_prompt("Once");
