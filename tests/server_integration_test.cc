@@ -263,8 +263,7 @@ TEST_F(SessionTest, OneRequestAtATimeAndClearErrors) {
 TEST_F(SessionTest, ExportedSessionContinuesIdenticallyInAnotherProcess) {
   const v1::Session session = Create();
   ASSERT_TRUE(Turn(session.id(), {7, 8, 9}, 5).status.ok());
-  const std::string exported = "export_" + std::to_string(server_->port()) + ".bin";
-  const std::string path = ::testing::TempDir() + "/" + exported;
+  const std::string path = testing::MakeTempDir("export") + "/state.bin";
   ASSERT_EQ(
       RunClient("--target " + server_->target() + " session export " + session.id() + " > " + path)
           .exit_code,

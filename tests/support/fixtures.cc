@@ -1,5 +1,7 @@
 #include "tests/support/fixtures.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -40,7 +42,8 @@ std::vector<ExpectedPrompt> LoadExpected(const std::string& name) {
 }
 
 std::string MakeTempDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
+  // Per process: ctest runs tests in parallel processes that share TempDir().
+  const fs::path dir = fs::path(::testing::TempDir()) / ("ssm-" + std::to_string(getpid())) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();

@@ -19,7 +19,7 @@ std::vector<std::string> FixtureNames();  // every folder there, sorted
 std::string FixturePath(const std::string& name);
 std::vector<ExpectedPrompt> LoadExpected(const std::string& name);
 
-// A fresh empty directory under the test's temp dir.
+// A fresh empty directory under the test's temp dir, private to this process.
 std::string MakeTempDir(const std::string& name);
 // Copies a fixture folder, so a test can damage the copy.
 std::string CopyFixture(const std::string& name, const std::string& to_name);
