@@ -1,5 +1,7 @@
 #include "server/generate_reactor.h"
 
+#include <spdlog/spdlog.h>
+
 #include "server/status.h"
 
 namespace ssm::server {
@@ -30,6 +32,10 @@ class GenerateReactor::Sink : public RequestSink {
   void OnFinished(const GenerationSummary& s) override {
     std::lock_guard<std::mutex> detach(mutex_);
     if (reactor_ == nullptr) return;
+    spdlog::info(
+        "request {}: {} after {} prompt + {} generated tokens, ttft {:.3f}s, total {:.3f}s",
+        reactor_->request_id_, s.reason == FinishReason::kStop ? "stop" : "length", s.prompt_tokens,
+        s.generated_tokens, s.time_to_first_token_seconds, s.total_seconds);
     std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
     if (reactor_->final_ready_) return;
     v1::GenerateResponse& last = reactor_->pending_;
@@ -49,6 +55,7 @@ class GenerateReactor::Sink : public RequestSink {
   void OnFailed(const absl::Status& status) override {
     std::lock_guard<std::mutex> detach(mutex_);
     if (reactor_ == nullptr) return;
+    spdlog::info("request {}: {}", reactor_->request_id_, status.ToString());
     std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
     if (reactor_->final_ready_) return;
     reactor_->pending_.Clear();  // a failed stream ends with its status, not with more tokens
@@ -82,6 +89,7 @@ GenerateReactor::GenerateReactor(Scheduler& scheduler, GenerationRequest request
     return;
   }
   request_id_ = *id;
+  spdlog::debug("request {}: queued", request_id_);
 }
 
 void GenerateReactor::Pump() {
