@@ -19,8 +19,8 @@ struct GreedyResult {
 int32_t ArgMax(std::span<const float> values);
 
 // Feeds `prompt` into `slot` in chunks of at most `prefill_chunk` tokens, then decodes
-// `max_new_tokens` tokens greedily, one step each. The slot ends holding the state after the
-// last generated token was fed, except that the last token itself is not fed.
+// `max_new_tokens` tokens greedily, one step each. Afterwards the slot holds the prompt and every
+// generated token but the last, which was sampled and not fed.
 absl::StatusOr<GreedyResult> GenerateGreedy(Backend& backend, int slot,
                                             std::span<const int32_t> prompt, int max_new_tokens,
                                             int64_t prefill_chunk = 512);

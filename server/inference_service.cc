@@ -15,15 +15,17 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+void ToProto(const SessionInfo& info, v1::Session* session) {
+  session->set_id(info.id);
+  session->set_tokens(info.tokens);
+  session->set_busy(info.busy);
+}
+
 // Fills a response from a session lookup and finishes the call.
 grpc::ServerUnaryReactor* FinishWithSession(grpc::CallbackServerContext* context,
                                             const absl::StatusOr<SessionInfo>& info,
                                             v1::Session* response) {
-  if (info.ok()) {
-    response->set_id(info->id);
-    response->set_tokens(info->tokens);
-    response->set_busy(info->busy);
-  }
+  if (info.ok()) ToProto(*info, response);
   return FinishUnary(context, info.status());
 }
 
@@ -179,12 +181,7 @@ grpc::ServerUnaryReactor* InferenceService::ListSessions(grpc::CallbackServerCon
                                                          const v1::ListSessionsRequest*,
                                                          v1::ListSessionsResponse* response) {
   if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
-  for (const SessionInfo& info : scheduler_.ListSessions()) {
-    v1::Session* session = response->add_sessions();
-    session->set_id(info.id);
-    session->set_tokens(info.tokens);
-    session->set_busy(info.busy);
-  }
+  for (const SessionInfo& info : scheduler_.ListSessions()) ToProto(info, response->add_sessions());
   return FinishUnary(context, absl::OkStatus());
 }
 
