@@ -82,7 +82,7 @@ TEST_F(ServerTest, HealthIsServing) {
 }
 
 TEST_F(ServerTest, ClientStreamsTheGreedyContinuationOfTransformers) {
-  for (const testing::ExpectedPrompt& p : testing::LoadExpected(kFixture)) {
+  for (const testing::ExpectedPrompt& p : testing::LoadExpected(testing::FixturePath(kFixture))) {
     const Outcome run = RunClient("--target " + server_->target() + " generate --prompt-ids " +
                                   JoinIds(p.prompt_ids) + " --max-tokens 24 --ignore-eos --json");
     ASSERT_EQ(run.exit_code, 0) << run.output;
@@ -94,9 +94,22 @@ TEST_F(ServerTest, ClientStreamsTheGreedyContinuationOfTransformers) {
   }
 }
 
+// The quick start's path: the demo model streams, as text, the story transformers wrote.
+TEST(DemoModelServerTest, StreamsTheStoryTransformersWrote) {
+  ServerProcess server({"--model", testing::DemoModelDir()});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const testing::ExpectedPrompt p = testing::LoadExpected(testing::DemoModelDir()).front();
+  const Outcome run =
+      RunClient("--target " + server.target() + " generate --prompt '" + p.prompt_text +
+                "' --max-tokens " + std::to_string(p.greedy_ids.size()));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output, p.greedy_text + "\n");
+}
+
 // 24 requests at once (8 slots, so some queue) each get what transformers computed alone.
 TEST_F(ServerTest, ConcurrentRequestsGetTheirOwnResults) {
-  const std::vector<testing::ExpectedPrompt> expected = testing::LoadExpected(kFixture);
+  const std::vector<testing::ExpectedPrompt> expected =
+      testing::LoadExpected(testing::FixturePath(kFixture));
   std::vector<std::future<StubResult>> results;
   for (int i = 0; i < 24; ++i) {
     results.push_back(std::async(std::launch::async, [&, i] {

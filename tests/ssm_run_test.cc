@@ -20,7 +20,7 @@ Outcome RunSsmRun(const std::string& args) { return testing::RunCommand(SSM_RUN_
 
 TEST(SsmRunTest, GeneratePrintsTheGreedyContinuationAsJson) {
   const std::string fixture = "mamba2_g2_bf16";
-  const testing::ExpectedPrompt p = testing::LoadExpected(fixture)[1];
+  const testing::ExpectedPrompt p = testing::LoadExpected(testing::FixturePath(fixture))[1];
   const Outcome run =
       RunSsmRun("generate --model " + testing::FixturePath(fixture) + " --prompt-ids " +
                 JoinIds(p.prompt_ids) + " --max-new-tokens 24 --print-logits");
@@ -47,6 +47,16 @@ TEST(SsmRunTest, GenerateTakesTextWhenTheFolderHasATokenizer) {
       RunSsmRun("generate --model " + testing::FixturePath("mamba2_g1_f32") + " --prompt Hi");
   EXPECT_EQ(no_tokenizer.exit_code, 1);
   EXPECT_NE(no_tokenizer.output.find("has no tokenizer.json"), std::string::npos);
+}
+
+TEST(SsmRunTest, DemoModelContinuesOnceUponATime) {
+  const testing::ExpectedPrompt p = testing::LoadExpected(testing::DemoModelDir()).front();
+  ASSERT_EQ(p.prompt_text, "Once upon a time");
+  const Outcome run =
+      RunSsmRun("generate --model " + testing::DemoModelDir() + " --prompt '" + p.prompt_text +
+                "' --max-new-tokens " + std::to_string(p.greedy_ids.size()));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(nlohmann::json::parse(run.output)["text"], p.greedy_text);
 }
 
 TEST(SsmRunTest, TokenizeAndDetokenizeThroughStdio) {

@@ -179,8 +179,8 @@ TEST(TokenizerTest, KnownIdsOfGptNeox) {
 
 TEST(TokenizerTest, RefusesInvalidUtf8WithTheOffset) {
   const Tokenizer& t = Load("gpt2");
-  for (const std::string bad : {std::string("ab\xff"), std::string("ok \xc3"),
-                                std::string("\xed\xa0\x80 surrogate"), std::string("x\xc0\xaf")}) {
+  for (const std::string& bad : {std::string("ab\xff"), std::string("ok \xc3"),
+                                 std::string("\xed\xa0\x80 surrogate"), std::string("x\xc0\xaf")}) {
     absl::StatusOr<std::vector<int32_t>> ids = t.Encode(bad);
     ASSERT_FALSE(ids.ok());
     EXPECT_EQ(ids.status().code(), absl::StatusCode::kInvalidArgument);

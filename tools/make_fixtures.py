@@ -142,13 +142,14 @@ def patch_mamba2_norm(model, n_groups):
         layer.mixer.norm.ssm_groups = n_groups
 
 
-def run_reference(model, prompt, use_cache):
+def run_reference(model, prompt, use_cache, new_tokens=NEW_TOKENS):
+    """Logits after `prompt` and its greedy continuation, with the first near-tie step."""
     ids = torch.tensor([prompt])
     with torch.no_grad():
         prompt_logits = model(ids).logits[0, -1]
         # An explicit all-ones mask: left to itself, generate() masks every prompt token equal
         # to pad_token_id, and Mamba-2 zeroes masked positions.
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                              do_sample=False, output_logits=True, return_dict_in_generate=True,
                              pad_token_id=0, eos_token_id=None, use_cache=use_cache)
     greedy = out.sequences[0, len(prompt):].tolist()

@@ -3,18 +3,21 @@
 # model folder, streams one completion through ssm-client, and stops the server.
 #   tools/quickstart.sh [MODEL_DIR] [PROMPT]
 # MODEL_DIR is a Hugging Face Mamba/Mamba-2 folder (config.json + safetensors, and
-# tokenizer.json for text prompts); by default one of the small random-weight test models,
-# which has no tokenizer, so the prompt is given as token ids.
+# tokenizer.json for text prompts); by default the small demo model shipped in
+# models/tinystories-mamba, which writes children's stories. A folder without tokenizer.json
+# is prompted with token ids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-tests/fixtures/mamba2_g1_f32}
+model=${1:-models/tinystories-mamba}
 prompt=${2:-Once upon a time}
 port=${SSM_PORT:-50051}
 bash tools/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build --target ssm-server ssm-client
 
-./build/server/ssm-server --model "$model" --port "$port" &
+log=build/quickstart-server.log
+echo "starting ssm-server on $model (log: $log)"
+./build/server/ssm-server --model "$model" --port "$port" >"$log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT
 for _ in $(seq 100); do
@@ -22,7 +25,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 if [ -f "$model/tokenizer.json" ]; then
-  ./build/client/ssm-client --target "localhost:$port" generate --prompt "$prompt" --max-tokens 64
+  printf '%s' "$prompt"
+  ./build/client/ssm-client --target "localhost:$port" generate --prompt "$prompt" --max-tokens 96
 else
   echo "($model has no tokenizer.json: prompting with token ids, printing the result as JSON)"
   ./build/client/ssm-client --target "localhost:$port" generate --prompt-ids 1,2,3,4,5 \

@@ -28,15 +28,25 @@ std::string FixturePath(const std::string& name) {
   return (fs::path(FixturesDir()) / name).string();
 }
 
-std::vector<ExpectedPrompt> LoadExpected(const std::string& name) {
-  std::ifstream in(fs::path(FixturePath(name)) / "expected.json");
+std::string DemoModelDir() { return SSM_DEMO_MODEL_DIR; }
+
+std::vector<std::string> ReferenceModelDirs() {
+  std::vector<std::string> dirs;
+  for (const std::string& name : FixtureNames()) dirs.push_back(FixturePath(name));
+  dirs.push_back(DemoModelDir());
+  return dirs;
+}
+
+std::vector<ExpectedPrompt> LoadExpected(const std::string& model_dir) {
+  std::ifstream in(fs::path(model_dir) / "expected.json");
   const nlohmann::json json = nlohmann::json::parse(in);
   std::vector<ExpectedPrompt> prompts;
   for (const auto& p : json.at("prompts")) {
     prompts.push_back({p.at("prompt_ids").get<std::vector<int32_t>>(),
                        p.at("prompt_logits").get<std::vector<float>>(),
                        p.at("greedy_ids").get<std::vector<int32_t>>(),
-                       p.at("near_tie_step").get<int>()});
+                       p.at("near_tie_step").get<int>(), p.value("prompt_text", ""),
+                       p.value("greedy_text", "")});
   }
   return prompts;
 }
