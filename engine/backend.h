@@ -41,6 +41,11 @@ class Backend {
   virtual absl::Status WriteSlot(int slot, std::span<const float> state) = 0;
 };
 
+// Checks a step against the Forward contract: slots inside the pool and distinct, no empty
+// sequence, token ids inside the vocabulary, and room for the logits.
+absl::Status ValidateStep(std::span<const SequenceInput> batch, std::span<const float> logits,
+                          int num_slots, int64_t vocab_size);
+
 }  // namespace ssm
 
 #endif  // SSM_ENGINE_BACKEND_H_

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/causal_conv1d.h"
@@ -65,34 +64,11 @@ const float* CpuBackend::NegExp(const TensorView* A_log) {
   return A.data();
 }
 
-absl::Status CpuBackend::Validate(std::span<const SequenceInput> batch,
-                                  std::span<float> logits) const {
-  if (logits.size() < batch.size() * static_cast<size_t>(config_.vocab_size)) {
-    return absl::InvalidArgumentError("logits buffer is smaller than batch x vocab");
-  }
-  std::set<int32_t> slots;
-  for (const SequenceInput& seq : batch) {
-    if (seq.slot < 0 || seq.slot >= num_slots_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("slot ", seq.slot, " is outside the pool of ", num_slots_));
-    }
-    if (!slots.insert(seq.slot).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("slot ", seq.slot, " appears twice in a step"));
-    }
-    if (seq.tokens.empty()) return absl::InvalidArgumentError("a sequence has no tokens");
-    for (int32_t token : seq.tokens) {
-      if (token < 0 || token >= config_.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "token id ", token, " is outside the vocabulary [0, ", config_.vocab_size, ")"));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
-  if (absl::Status status = Validate(batch, logits); !status.ok()) return status;
+  if (absl::Status status = ValidateStep(batch, logits, num_slots_, config_.vocab_size);
+      !status.ok()) {
+    return status;
+  }
   const int64_t H = config_.d_model;
   int64_t tokens = 0;
   std::vector<SequenceSlice> seqs;

@@ -46,7 +46,6 @@ class CpuBackend : public Backend {
 
   const float* Widen(const TensorView* tensor);
   const float* NegExp(const TensorView* A_log);
-  absl::Status Validate(std::span<const SequenceInput> batch, std::span<float> logits) const;
   float* SlotLayer(int slot, int64_t layer) {
     return &state_[slot * slot_size_ + layer * layer_size_];
   }

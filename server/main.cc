@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
-#include "engine/cpu_backend.h"
+#include "engine/backend_factory.h"
 #include "engine/model.h"
 #include "engine/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -28,6 +28,7 @@ struct Flags {
   int port = 50051;
   int metrics_port = 9090;
   std::string device = "cpu";
+  bool bf16_matrices = false;
   int slots = 64;
   int64_t token_budget = 512;
   int max_queue = 256;
@@ -89,10 +90,6 @@ int Serve(const Flags& flags) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  if (flags.device != "cpu") {
-    spdlog::error("--device={}: this build has only the cpu backend", flags.device);
-    return 2;
-  }
   absl::StatusOr<std::unique_ptr<ssm::Model>> model = ssm::Model::Load(flags.model);
   if (!model.ok()) {
     spdlog::error("cannot load the model: {}", model.status().ToString());
@@ -112,7 +109,14 @@ int Serve(const Flags& flags) {
   spdlog::info("model {}: {}; tokenizer: {}", flags.model, config.Describe(),
                tokenizer ? tokenizer_path : "none (token ids only)");
 
-  ssm::CpuBackend backend(**model, flags.slots);
+  absl::StatusOr<std::unique_ptr<ssm::Backend>> made = ssm::MakeBackend(
+      **model,
+      {.device = flags.device, .num_slots = flags.slots, .bf16_matrices = flags.bf16_matrices});
+  if (!made.ok()) {
+    spdlog::error("cannot start the {} backend: {}", flags.device, made.status().ToString());
+    return 1;
+  }
+  ssm::Backend& backend = **made;
   const int64_t bytes_per_slot = backend.slot_size() * int64_t{sizeof(float)};
   std::unique_ptr<ssm::server::PrometheusMetrics> metrics;
   try {
@@ -180,6 +184,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-port", flags.metrics_port, "Prometheus /metrics port (0 picks one)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--device", flags.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_flag("--bf16", flags.bf16_matrices,
+               "cuda: keep weight matrices in bf16 whatever the checkpoint stores");
   app.add_option("--slots", flags.slots, "State slots: requests that run at once")
       ->check(CLI::Range(1, 65536));
   app.add_option("--token-budget", flags.token_budget, "Tokens per engine step")

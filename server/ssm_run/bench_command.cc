@@ -92,7 +92,8 @@ int Bench(const BenchOptions& o) {
   if (!config.ok()) return fail(config.status());
   std::unique_ptr<Model> model = Model::Random(*config, o.seed);
   const int max_batch = *std::max_element(o.batch_sizes.begin(), o.batch_sizes.end());
-  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(o.device, *model, max_batch);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(
+      *model, {.device = o.device, .num_slots = max_batch, .bf16_matrices = o.device == "cuda"});
   if (!backend.ok()) return fail(backend.status());
 
   nlohmann::json report = {{"model", o.shape},
@@ -100,8 +101,9 @@ int Bench(const BenchOptions& o) {
                            {"parameters", config->NumParameters()},
                            {"weight_bytes", model->WeightBytes()},
                            {"decode_steps", o.decode_steps}};
-  std::printf("%s (%s, %.1fM params, fp32 weights), device %s\n", o.shape.c_str(),
-              config->Describe().c_str(), config->NumParameters() / 1e6, o.device.c_str());
+  std::printf("%s (%s, %.1fM params, %s weights), device %s\n", o.shape.c_str(),
+              config->Describe().c_str(), config->NumParameters() / 1e6,
+              o.device == "cuda" ? "bf16" : "fp32", o.device.c_str());
   std::printf("%8s %14s %10s %24s\n", "batch", "decode tok/s", "step ms",
               "per-sequence loop tok/s");
   for (int batch : o.batch_sizes) {

@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "engine/backend_factory.h"
 #include "engine/model.h"
 
 namespace ssm::run {
@@ -19,10 +20,6 @@ Action AddGenerateCommand(CLI::App& app);
 Action AddBenchCommand(CLI::App& app);
 // tokenize, detokenize and tokenizer-bench, by name.
 std::map<std::string, Action> AddTokenizerCommands(CLI::App& app);
-
-// The backend named by --device for a model, with `slots` state slots.
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, const Model& model,
-                                                     int slots);
 
 }  // namespace ssm::run
 

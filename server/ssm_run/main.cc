@@ -3,20 +3,7 @@
 #include <cstdio>
 #include <map>
 
-#include "absl/strings/str_cat.h"
-#include "engine/cpu_backend.h"
 #include "server/ssm_run/commands.h"
-
-namespace ssm::run {
-
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, const Model& model,
-                                                     int slots) {
-  if (device == "cpu") return std::make_unique<CpuBackend>(model, slots);
-  return absl::UnimplementedError(
-      absl::StrCat("--device=", device, ": this build has only the cpu backend"));
-}
-
-}  // namespace ssm::run
 
 int main(int argc, char** argv) {
   CLI::App app{"ssm-run: run Mamba models offline"};

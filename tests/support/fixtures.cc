@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -13,7 +14,18 @@ namespace ssm::testing {
 
 namespace fs = std::filesystem;
 
-std::string FixturesDir() { return SSM_FIXTURES_DIR; }
+namespace {
+
+// The source tree as built, or SSM_SOURCE_DIR where the tests run from a copy of it (on the
+// GPU machine, say).
+std::string SourcePath(const std::string& relative, const char* built_in) {
+  const char* root = std::getenv("SSM_SOURCE_DIR");
+  return root != nullptr ? (fs::path(root) / relative).string() : built_in;
+}
+
+}  // namespace
+
+std::string FixturesDir() { return SourcePath("tests/fixtures", SSM_FIXTURES_DIR); }
 
 std::vector<std::string> FixtureNames() {
   std::vector<std::string> names;
@@ -28,7 +40,7 @@ std::string FixturePath(const std::string& name) {
   return (fs::path(FixturesDir()) / name).string();
 }
 
-std::string DemoModelDir() { return SSM_DEMO_MODEL_DIR; }
+std::string DemoModelDir() { return SourcePath("models/tinystories-mamba", SSM_DEMO_MODEL_DIR); }
 
 std::vector<std::string> ReferenceModelDirs() {
   std::vector<std::string> dirs;

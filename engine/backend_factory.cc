@@ -1,0 +1,63 @@
+#include "engine/backend_factory.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cpu_backend.h"
+
+namespace ssm {
+namespace {
+
+// Defined in engine/cuda/plugin.cc.
+using MakeCudaBackendFunction = Backend* (*)(const Model&, const BackendOptions&, absl::Status*);
+
+// Loads the CUDA backend library once: from $SSM_CUDA_BACKEND, else where this build put it,
+// else by name through the library search path. It stays loaded for the life of the process.
+absl::StatusOr<MakeCudaBackendFunction> LoadCudaBackend() {
+  static void* library = nullptr;
+  static std::string errors;
+  if (library == nullptr) {
+    std::vector<std::string> candidates;
+    if (const char* path = std::getenv("SSM_CUDA_BACKEND")) candidates.push_back(path);
+#ifdef SSM_CUDA_BACKEND_PATH
+    candidates.push_back(SSM_CUDA_BACKEND_PATH);
+#endif
+    candidates.push_back("libssm_cuda_backend.so");
+    errors.clear();
+    for (const std::string& candidate : candidates) {
+      library = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (library != nullptr) break;
+      absl::StrAppend(&errors, errors.empty() ? "" : "; ", dlerror());
+    }
+  }
+  if (library == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the CUDA backend library could not be loaded (", errors, ")"));
+  }
+  void* symbol = dlsym(library, "SsmMakeCudaBackend");
+  if (symbol == nullptr) {
+    return absl::FailedPreconditionError("the CUDA backend library has no SsmMakeCudaBackend");
+  }
+  return reinterpret_cast<MakeCudaBackendFunction>(symbol);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
+                                                     const BackendOptions& options) {
+  if (options.device == "cpu") return std::make_unique<CpuBackend>(model, options.num_slots);
+  if (options.device == "cuda") {
+    absl::StatusOr<MakeCudaBackendFunction> make = LoadCudaBackend();
+    if (!make.ok()) return make.status();
+    absl::Status status;
+    std::unique_ptr<Backend> backend((*make)(model, options, &status));
+    if (backend == nullptr) return status;
+    return backend;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown device \"", options.device, "\" (cpu or cuda)"));
+}
+
+}  // namespace ssm

@@ -1,0 +1,466 @@
+#include "engine/cuda/cuda_backend.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "kernels/cuda/causal_conv1d.h"
+#include "kernels/cuda/convert.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/selective_scan.h"
+
+namespace ssm {
+
+using kernels::cuda::ElementType;
+using kernels::cuda::Matrix;
+using kernels::cuda::StepLayout;
+
+namespace {
+
+absl::Status CudaStatus(cudaError_t error, const char* what) {
+  if (error == cudaSuccess) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, ": ", cudaGetErrorString(error)));
+}
+
+// For the slot operations, whose interface cannot report failure: a CUDA error there means the
+// device is lost, and continuing would serve wrong states.
+void CheckCuda(cudaError_t error, const char* what) {
+  if (error == cudaSuccess) return;
+  std::fprintf(stderr, "fatal CUDA error in %s: %s\n", what, cudaGetErrorString(error));
+  std::abort();
+}
+
+ElementType ToElementType(DType dtype) {
+  switch (dtype) {
+    case DType::kF16:
+      return ElementType::kF16;
+    case DType::kBF16:
+      return ElementType::kBF16;
+    case DType::kF32:
+      break;
+  }
+  return ElementType::kF32;
+}
+
+std::vector<float> Widened(const TensorView& tensor) {
+  std::vector<float> values(tensor.NumElements());
+  ConvertToFloat(tensor.dtype, tensor.bytes.data(), values.size(), values.data());
+  return values;
+}
+
+// Room for n, grown in powers of two so a slowly growing step size reallocates rarely.
+int64_t GrownCapacity(int64_t have, int64_t need) {
+  int64_t capacity = std::max<int64_t>(have, 16);
+  while (capacity < need) capacity *= 2;
+  return capacity;
+}
+
+}  // namespace
+
+bool CudaBackend::DeviceAvailable() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
+    const Model& model, int num_slots, const CudaBackendOptions& options) {
+  if (!DeviceAvailable()) return absl::FailedPreconditionError("no CUDA device is present");
+  if (!kernels::cuda::SelectiveScanSupports(model.config().d_state)) {
+    return absl::UnimplementedError(
+        absl::StrCat("the CUDA backend does not support d_state ", model.config().d_state));
+  }
+  if (model.config().d_conv > kernels::cuda::kMaxConvKernel) {
+    return absl::UnimplementedError(absl::StrCat("the CUDA backend supports conv kernels up to ",
+                                                 kernels::cuda::kMaxConvKernel, ", not ",
+                                                 model.config().d_conv));
+  }
+  std::unique_ptr<CudaBackend> backend(new CudaBackend(model, num_slots, options));
+  if (absl::Status status = backend->Init(model); !status.ok()) return status;
+  return backend;
+}
+
+CudaBackend::CudaBackend(const Model& model, int num_slots, const CudaBackendOptions& options)
+    : config_(model.config()), options_(options), num_slots_(num_slots) {}
+
+CudaBackend::~CudaBackend() {
+  if (cublas_ != nullptr) cublasDestroy(cublas_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+absl::Status CudaBackend::Init(const Model& model) {
+  if (absl::Status s = CudaStatus(cudaSetDevice(options_.device), "cudaSetDevice"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CudaStatus(cudaStreamCreate(&stream_), "cudaStreamCreate"); !s.ok()) {
+    return s;
+  }
+  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cublas_, stream_)) {
+    return absl::InternalError("cannot initialise cuBLAS");
+  }
+
+  const ModelWeights& w = model.weights();
+  absl::StatusOr<Matrix> embedding = UploadMatrix(w.embedding);
+  if (!embedding.ok()) return embedding.status();
+  embedding_ = *embedding;
+  if (w.lm_head == w.embedding) {
+    lm_head_ = embedding_;
+  } else {
+    absl::StatusOr<Matrix> lm_head = UploadMatrix(w.lm_head);
+    if (!lm_head.ok()) return lm_head.status();
+    lm_head_ = *lm_head;
+  }
+  absl::StatusOr<const float*> norm_f = UploadVector(w.norm_f);
+  if (!norm_f.ok()) return norm_f.status();
+  norm_f_ = *norm_f;
+
+  // Collects the first failure of a sequence of uploads.
+  absl::Status status;
+  auto vector = [&](const TensorView* t, bool negative_exp = false) -> const float* {
+    absl::StatusOr<const float*> v = UploadVector(t, negative_exp);
+    if (!v.ok() && status.ok()) status = v.status();
+    return v.value_or(nullptr);
+  };
+  auto matrix = [&](const TensorView* t) -> Matrix {
+    absl::StatusOr<Matrix> m = UploadMatrix(t);
+    if (!m.ok() && status.ok()) status = m.status();
+    return m.value_or(Matrix{});
+  };
+  for (const LayerWeights& l : w.layers) {
+    layers_.push_back(Layer{
+        .norm = vector(l.norm),
+        .in_proj = matrix(l.in_proj),
+        .in_proj_bias = vector(l.in_proj_bias),
+        .conv = vector(l.conv),
+        .conv_bias = vector(l.conv_bias),
+        .x_proj = matrix(l.x_proj),
+        .dt_proj = matrix(l.dt_proj),
+        .dt_bias = vector(l.dt_proj_bias != nullptr ? l.dt_proj_bias : l.dt_bias),
+        .A = vector(l.A_log, /*negative_exp=*/true),
+        .D = vector(l.D),
+        .gated_norm = vector(l.gated_norm),
+        .out_proj = matrix(l.out_proj),
+        .out_proj_bias = vector(l.out_proj_bias),
+    });
+  }
+  if (!status.ok()) return status;
+
+  const int64_t layer_floats = config_.conv_state_size() + config_.ssm_state_size();
+  pool_.layer_floats = layer_floats;
+  pool_.slot_floats = layer_floats * config_.n_layer;
+  absl::StatusOr<DeviceBuffer> state =
+      DeviceBuffer::Allocate(pool_.slot_floats * num_slots_ * sizeof(float));
+  if (!state.ok()) return state.status();
+  state_ = *std::move(state);
+  pool_.base = state_.get<float>();
+  if (absl::Status s = CudaStatus(cudaMemset(pool_.base, 0, state_.bytes()), "clearing the pool");
+      !s.ok()) {
+    return s;
+  }
+  return EnsureCapacity(1, 1);
+}
+
+absl::StatusOr<const float*> CudaBackend::UploadVector(const TensorView* tensor,
+                                                       bool negative_exp) {
+  if (tensor == nullptr) return nullptr;
+  std::vector<float> values = Widened(*tensor);
+  if (negative_exp) {
+    for (float& v : values) v = -std::exp(v);
+  }
+  absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(values.size() * sizeof(float));
+  if (!buffer.ok()) return buffer.status();
+  if (absl::Status s = CudaStatus(
+          cudaMemcpy(buffer->get(), values.data(), buffer->bytes(), cudaMemcpyHostToDevice),
+          "uploading a weight");
+      !s.ok()) {
+    return s;
+  }
+  return weights_.emplace_back(*std::move(buffer)).get<const float>();
+}
+
+absl::StatusOr<Matrix> CudaBackend::UploadMatrix(const TensorView* tensor) {
+  if (tensor == nullptr) return Matrix{};
+  const int64_t rows = tensor->shape.front(), cols = tensor->NumElements() / rows;
+  const bool narrow = options_.bf16_matrices && tensor->dtype != DType::kBF16;
+  const ElementType type = narrow ? ElementType::kBF16 : ToElementType(tensor->dtype);
+  absl::StatusOr<DeviceBuffer> buffer =
+      DeviceBuffer::Allocate(rows * cols * kernels::cuda::ElementBytes(type));
+  if (!buffer.ok()) return buffer.status();
+  if (!narrow) {
+    if (absl::Status s = CudaStatus(cudaMemcpy(buffer->get(), tensor->bytes.data(), buffer->bytes(),
+                                               cudaMemcpyHostToDevice),
+                                    "uploading a weight");
+        !s.ok()) {
+      return s;
+    }
+  } else {  // widen on the host, round to bf16 on the device
+    const std::vector<float> values = Widened(*tensor);
+    absl::StatusOr<DeviceBuffer> staging = DeviceBuffer::Allocate(values.size() * sizeof(float));
+    if (!staging.ok()) return staging.status();
+    if (absl::Status s = CudaStatus(
+            cudaMemcpy(staging->get(), values.data(), staging->bytes(), cudaMemcpyHostToDevice),
+            "uploading a weight");
+        !s.ok()) {
+      return s;
+    }
+    kernels::cuda::Narrow(staging->get<float>(), rows, cols, cols, buffer->get(), type, stream_);
+    if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "narrowing a weight");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return Matrix{.data = weights_.emplace_back(*std::move(buffer)).get(),
+                .type = type,
+                .rows = rows,
+                .cols = cols};
+}
+
+absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
+  if (tokens <= token_capacity_ && sequences <= sequence_capacity_) return absl::OkStatus();
+  const int64_t T = GrownCapacity(token_capacity_, tokens);
+  const int64_t S = GrownCapacity(sequence_capacity_, sequences);
+  const int64_t H = config_.d_model, I = config_.d_inner;
+  const int64_t x_dbl =
+      config_.architecture == Architecture::kMamba1 ? config_.dt_rank + 2 * config_.d_state : 0;
+  // The widest GEMM input is d_inner (x_proj, out_proj) or d_model (in_proj, lm_head).
+  const int64_t scratch_floats = std::max(T, S) * std::max(H, I);
+  const int64_t layout_ints = 2 * T + 4 * S;
+  struct Need {
+    DeviceBuffer* buffer;
+    int64_t bytes;
+    DeviceBuffer::Kind kind = DeviceBuffer::Kind::kDevice;
+  };
+  const Need needs[] = {
+      {&layout_host_, layout_ints * 4, DeviceBuffer::Kind::kPinnedHost},
+      {&layout_device_, layout_ints * 4},
+      {&hidden_, T * H * 4},
+      {&normed_, T * H * 4},
+      {&projected_, T * config_.in_proj_size() * 4},
+      {&conv_out_, T * config_.conv_channels() * 4},
+      {&x_dbl_, T * x_dbl * 4},
+      {&dt_, T * I * 4},
+      {&y_, T * I * 4},
+      {&last_, S * H * 4},
+      {&logits_, S * config_.vocab_size * 4},
+      {&scratch_, scratch_floats * 2},
+  };
+  for (const Need& need : needs) {
+    absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(need.bytes, need.kind);
+    if (!buffer.ok()) return buffer.status();
+    *need.buffer = *std::move(buffer);
+  }
+  token_capacity_ = T;
+  sequence_capacity_ = S;
+  return absl::OkStatus();
+}
+
+// Packs [tokens | token_seq | seq_begin | seq_length | seq_slot | last_rows] into the pinned
+// staging buffer and sends it in one copy.
+CudaBackend::DeviceStep CudaBackend::UploadStep(std::span<const SequenceInput> batch) {
+  int32_t* host = layout_host_.get<int32_t>();
+  const int num_sequences = batch.size();
+  int num_tokens = 0;
+  for (const SequenceInput& seq : batch) num_tokens += seq.tokens.size();
+  int32_t* tokens = host;
+  int32_t* token_seq = tokens + num_tokens;
+  int32_t* seq_begin = token_seq + num_tokens;
+  int32_t* seq_length = seq_begin + num_sequences;
+  int32_t* seq_slot = seq_length + num_sequences;
+  int32_t* last_rows = seq_slot + num_sequences;
+  int row = 0;
+  for (int s = 0; s < num_sequences; ++s) {
+    seq_begin[s] = row;
+    seq_length[s] = batch[s].tokens.size();
+    seq_slot[s] = batch[s].slot;
+    for (int32_t token : batch[s].tokens) {
+      tokens[row] = token;
+      token_seq[row++] = s;
+    }
+    last_rows[s] = row - 1;
+  }
+  const size_t ints = 2 * num_tokens + 4 * num_sequences;
+  cudaMemcpyAsync(layout_device_.get(), host, ints * sizeof(int32_t), cudaMemcpyHostToDevice,
+                  stream_);
+  const int32_t* device = layout_device_.get<const int32_t>();
+  return DeviceStep{.layout = {.num_tokens = num_tokens,
+                               .num_sequences = num_sequences,
+                               .token_seq = device + (token_seq - host),
+                               .seq_begin = device + (seq_begin - host),
+                               .seq_length = device + (seq_length - host),
+                               .seq_slot = device + (seq_slot - host)},
+                    .tokens = device,
+                    .last_rows = device + (last_rows - host)};
+}
+
+void CudaBackend::Linear(const float* x, int64_t ldx, int64_t rows, const Matrix& w,
+                         const float* bias, float* out, int64_t ldo, bool accumulate) {
+  const cublasStatus_t status =
+      kernels::cuda::Linear(cublas_, x, ldx, rows, w, bias, out, ldo, accumulate, scratch_.get());
+  if (gemm_status_ == CUBLAS_STATUS_SUCCESS) gemm_status_ = status;
+}
+
+absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
+  if (absl::Status status = ValidateStep(batch, logits, num_slots_, config_.vocab_size);
+      !status.ok()) {
+    return status;
+  }
+  int64_t tokens = 0;
+  for (const SequenceInput& seq : batch) tokens += seq.tokens.size();
+  if (absl::Status status = EnsureCapacity(tokens, batch.size()); !status.ok()) return status;
+  // The pinned staging buffer is reused: the previous step's copy must have left it.
+  if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "previous step"); !s.ok()) {
+    return s;
+  }
+  const DeviceStep step = UploadStep(batch);
+  const int64_t H = config_.d_model, S = batch.size();
+  float* hidden = hidden_.get<float>();
+  gemm_status_ = CUBLAS_STATUS_SUCCESS;
+
+  kernels::cuda::EmbeddingLookup(step.tokens, tokens, embedding_.data, embedding_.type, H, hidden,
+                                 stream_);
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    const Layer& layer = layers_[l];
+    kernels::cuda::RmsNorm(hidden, nullptr, tokens, H, layer.norm, config_.norm_eps,
+                           normed_.get<float>(), stream_);
+    const int64_t P = config_.in_proj_size();
+    Linear(normed_.get<float>(), H, tokens, layer.in_proj, layer.in_proj_bias,
+           projected_.get<float>(), P, /*accumulate=*/false);
+    if (config_.architecture == Architecture::kMamba1) {
+      Mamba1Mixer(layer, l, step.layout);
+    } else {
+      Mamba2Mixer(layer, l, step.layout);
+    }
+    // out_proj accumulates onto the residual stream.
+    Linear(y_.get<float>(), config_.d_inner, tokens, layer.out_proj, layer.out_proj_bias, hidden, H,
+           /*accumulate=*/true);
+  }
+  // Only each sequence's last token needs the final norm and the vocabulary projection.
+  kernels::cuda::RmsNorm(hidden, step.last_rows, S, H, norm_f_, config_.norm_eps,
+                         last_.get<float>(), stream_);
+  Linear(last_.get<float>(), H, S, lm_head_, nullptr, logits_.get<float>(), config_.vocab_size,
+         /*accumulate=*/false);
+  cudaMemcpyAsync(logits.data(), logits_.get(), S * config_.vocab_size * sizeof(float),
+                  cudaMemcpyDeviceToHost, stream_);
+  if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "forward step"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CudaStatus(cudaGetLastError(), "launching a kernel"); !s.ok()) return s;
+  if (gemm_status_ != CUBLAS_STATUS_SUCCESS) {
+    return absl::InternalError(
+        absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
+  }
+  return absl::OkStatus();
+}
+
+// in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts
+// dt_low to d_inner (its bias is added in the scan), and the scan produces the gated output.
+void CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
+  const int64_t I = config_.d_inner, N = config_.d_state, R = config_.dt_rank;
+  const int64_t P = config_.in_proj_size(), X = R + 2 * N, T = step.num_tokens;
+  float* projected = projected_.get<float>();
+  float* conv_out = conv_out_.get<float>();
+  float* x_dbl = x_dbl_.get<float>();
+  kernels::cuda::CausalConv1dSilu(step, pool_, index, projected, P, I, config_.d_conv, layer.conv,
+                                  layer.conv_bias, conv_out, I, stream_);
+  Linear(conv_out, I, T, layer.x_proj, nullptr, x_dbl, X, /*accumulate=*/false);
+  Linear(x_dbl, X, T, layer.dt_proj, nullptr, dt_.get<float>(), I, /*accumulate=*/false);
+  kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
+                               {.rows = I,
+                                .head_dim = 1,
+                                .heads_per_group = I,
+                                .d_state = static_cast<int>(N),
+                                .x = conv_out,
+                                .ldx = I,
+                                .dt = dt_.get<float>(),
+                                .lddt = I,
+                                .dt_bias = layer.dt_bias,
+                                .dt_min = 0.0f,
+                                .dt_max = std::numeric_limits<float>::infinity(),
+                                .B = x_dbl + R,
+                                .C = x_dbl + R + N,
+                                .ldbc = X,
+                                .A = layer.A,
+                                .a_per_state = true,
+                                .D = layer.D,
+                                .z = projected + I,
+                                .ldz = P,
+                                .y = y_.get<float>(),
+                                .ldy = I},
+                               stream_);
+}
+
+// in_proj rows are [z | xBC | dt]; xBC goes through conv and splits into x, B and C; the scan
+// runs per head, and the gated RMSNorm (per group) applies z.
+void CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
+  const int64_t I = config_.d_inner, G = config_.n_groups, N = config_.d_state;
+  const int64_t P = config_.in_proj_size(), Cch = config_.conv_channels();
+  float* projected = projected_.get<float>();
+  float* conv_out = conv_out_.get<float>();
+  float* y = y_.get<float>();
+  kernels::cuda::CausalConv1dSilu(step, pool_, index, projected + I, P, Cch, config_.d_conv,
+                                  layer.conv, layer.conv_bias, conv_out, Cch, stream_);
+  kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
+                               {.rows = I,
+                                .head_dim = config_.head_dim,
+                                .heads_per_group = config_.n_heads / G,
+                                .d_state = static_cast<int>(N),
+                                .x = conv_out,
+                                .ldx = Cch,
+                                .dt = projected + I + Cch,
+                                .lddt = P,
+                                .dt_bias = layer.dt_bias,
+                                .dt_min = config_.dt_min,
+                                .dt_max = config_.dt_max,
+                                .B = conv_out + I,
+                                .C = conv_out + I + G * N,
+                                .ldbc = Cch,
+                                .A = layer.A,
+                                .a_per_state = false,
+                                .D = layer.D,
+                                .y = y,
+                                .ldy = I},
+                               stream_);
+  kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
+                              config_.norm_eps, stream_);
+}
+
+void CudaBackend::ClearSlot(int slot) {
+  CheckCuda(cudaMemsetAsync(pool_.Layer(slot, 0), 0, pool_.slot_floats * sizeof(float), stream_),
+            "ClearSlot");
+  CheckCuda(cudaStreamSynchronize(stream_), "ClearSlot");
+}
+
+void CudaBackend::CopySlot(int from, int to) {
+  CheckCuda(cudaMemcpyAsync(pool_.Layer(to, 0), pool_.Layer(from, 0),
+                            pool_.slot_floats * sizeof(float), cudaMemcpyDeviceToDevice, stream_),
+            "CopySlot");
+  CheckCuda(cudaStreamSynchronize(stream_), "CopySlot");
+}
+
+std::vector<float> CudaBackend::ReadSlot(int slot) const {
+  std::vector<float> state(pool_.slot_floats);
+  CheckCuda(cudaMemcpyAsync(state.data(), pool_.Layer(slot, 0), state.size() * sizeof(float),
+                            cudaMemcpyDeviceToHost, stream_),
+            "ReadSlot");
+  CheckCuda(cudaStreamSynchronize(stream_), "ReadSlot");
+  return state;
+}
+
+absl::Status CudaBackend::WriteSlot(int slot, std::span<const float> state) {
+  if (static_cast<int64_t>(state.size()) != pool_.slot_floats) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state has ", state.size(), " floats; this model's slots hold ", pool_.slot_floats));
+  }
+  if (absl::Status s =
+          CudaStatus(cudaMemcpyAsync(pool_.Layer(slot, 0), state.data(),
+                                     state.size() * sizeof(float), cudaMemcpyHostToDevice, stream_),
+                     "WriteSlot");
+      !s.ok()) {
+    return s;
+  }
+  return CudaStatus(cudaStreamSynchronize(stream_), "WriteSlot");
+}
+
+}  // namespace ssm

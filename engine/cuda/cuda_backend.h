@@ -1,0 +1,107 @@
+#ifndef SSM_ENGINE_CUDA_CUDA_BACKEND_H_
+#define SSM_ENGINE_CUDA_CUDA_BACKEND_H_
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/cuda/device_buffer.h"
+#include "engine/model.h"
+#include "kernels/cuda/linear.h"
+#include "kernels/cuda/step_layout.h"
+
+namespace ssm {
+
+struct CudaBackendOptions {
+  int device = 0;
+  // Store every weight matrix as bf16 (tensor-core GEMMs, half the bytes of fp32) whatever the
+  // checkpoint holds; otherwise matrices keep the checkpoint's f32/f16/bf16.
+  bool bf16_matrices = false;
+};
+
+// The GPU backend: weights, the state pool and every workspace live in device memory, allocated
+// when the backend is made (workspaces grow only when a step is larger than any before). A step
+// copies its token ids and layout to the device in one transfer and its logits back in another;
+// everything between runs on one stream. State and activations are fp32.
+class CudaBackend : public Backend {
+ public:
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Create(const Model& model, int num_slots,
+                                                             const CudaBackendOptions& options);
+  // Whether a CUDA device is present (tests skip without one).
+  static bool DeviceAvailable();
+  ~CudaBackend() override;
+
+  absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) override;
+  int num_slots() const override { return num_slots_; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  int64_t slot_size() const override { return pool_.slot_floats; }
+  void ClearSlot(int slot) override;
+  void CopySlot(int from, int to) override;
+  std::vector<float> ReadSlot(int slot) const override;
+  absl::Status WriteSlot(int slot, std::span<const float> state) override;
+
+ private:
+  // fp32 vectors and matrices of one block, on the device; null where the model has none.
+  struct Layer {
+    const float* norm = nullptr;
+    kernels::cuda::Matrix in_proj;
+    const float* in_proj_bias = nullptr;
+    const float* conv = nullptr;
+    const float* conv_bias = nullptr;
+    kernels::cuda::Matrix x_proj;    // Mamba-1
+    kernels::cuda::Matrix dt_proj;   // Mamba-1
+    const float* dt_bias = nullptr;  // Mamba-1: dt_proj's bias; Mamba-2: dt_bias
+    const float* A = nullptr;        // -exp(A_log)
+    const float* D = nullptr;
+    const float* gated_norm = nullptr;  // Mamba-2
+    kernels::cuda::Matrix out_proj;
+    const float* out_proj_bias = nullptr;
+  };
+
+  CudaBackend(const Model& model, int num_slots, const CudaBackendOptions& options);
+  absl::Status Init(const Model& model);
+  absl::StatusOr<const float*> UploadVector(const TensorView* tensor, bool negative_exp = false);
+  absl::StatusOr<kernels::cuda::Matrix> UploadMatrix(const TensorView* tensor);
+  absl::Status EnsureCapacity(int64_t tokens, int64_t sequences);
+  // A step as the kernels see it, in device memory.
+  struct DeviceStep {
+    kernels::cuda::StepLayout layout;
+    const int32_t* tokens;     // [num_tokens]
+    const int32_t* last_rows;  // [num_sequences]: each sequence's last token row
+  };
+  DeviceStep UploadStep(std::span<const SequenceInput> batch);
+  // A GEMM on the step's stream; the first failure of a step is kept in gemm_status_.
+  void Linear(const float* x, int64_t ldx, int64_t rows, const kernels::cuda::Matrix& w,
+              const float* bias, float* out, int64_t ldo, bool accumulate);
+  void Mamba1Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
+  void Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
+
+  ModelConfig config_;
+  CudaBackendOptions options_;
+  int num_slots_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cublasStatus_t gemm_status_ = CUBLAS_STATUS_SUCCESS;  // the first GEMM failure of a step
+
+  std::vector<DeviceBuffer> weights_;
+  kernels::cuda::Matrix embedding_, lm_head_;
+  const float* norm_f_ = nullptr;
+  std::vector<Layer> layers_;
+
+  DeviceBuffer state_;
+  kernels::cuda::StatePool pool_;
+
+  // Per step: ids and layout (pinned host staging and its device copy), activations (fp32,
+  // token-major) and the narrowed GEMM inputs.
+  int64_t token_capacity_ = 0, sequence_capacity_ = 0;
+  DeviceBuffer layout_host_, layout_device_;
+  DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
+};
+
+}  // namespace ssm
+
+#endif  // SSM_ENGINE_CUDA_CUDA_BACKEND_H_

@@ -1,0 +1,62 @@
+#include "kernels/cuda/causal_conv1d.h"
+#include "kernels/cuda/numeric.cuh"
+
+namespace ssm::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Input q of sequence s for channel c, where q < 0 reaches back into the window: the window
+// holds inputs -(kernel-1) .. -1, oldest first.
+__device__ __forceinline__ float Input(const float* x, int64_t ldx, const float* window,
+                                       int64_t channels, int kernel, int64_t begin, int64_t q,
+                                       int64_t c) {
+  return q >= 0 ? x[(begin + q) * ldx + c] : window[(kernel - 1 + q) * channels + c];
+}
+
+// grid: (tokens, channel blocks).
+__global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const float* x,
+                           int64_t ldx, int64_t channels, int kernel, const float* weight,
+                           const float* bias, float* out, int64_t ldo) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
+  if (c >= channels) return;
+  const int t = blockIdx.x, s = step.token_seq[t];
+  const int64_t begin = step.seq_begin[s], position = t - begin;
+  const float* window = pool.Layer(step.seq_slot[s], layer);
+  float acc = bias != nullptr ? bias[c] : 0.0f;
+  for (int k = 0; k < kernel; ++k) {
+    acc += weight[c * kernel + k] *
+           Input(x, ldx, window, channels, kernel, begin, position - (kernel - 1) + k, c);
+  }
+  out[t * ldo + c] = Silu(acc);
+}
+
+// grid: (sequences, channel blocks). Each thread reads its channel's new window in full before
+// writing it, so no thread sees another's writes.
+__global__ void ShiftWindows(StepLayout step, StatePool pool, int64_t layer, const float* x,
+                             int64_t ldx, int64_t channels, int kernel) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
+  if (c >= channels) return;
+  const int s = blockIdx.x;
+  const int64_t begin = step.seq_begin[s], length = step.seq_length[s];
+  float* window = pool.Layer(step.seq_slot[s], layer);
+  float kept[kMaxConvKernel - 1];
+  for (int j = 0; j < kernel - 1; ++j) {
+    kept[j] = Input(x, ldx, window, channels, kernel, begin, length - (kernel - 1) + j, c);
+  }
+  for (int j = 0; j < kernel - 1; ++j) window[j * channels + c] = kept[j];
+}
+
+}  // namespace
+
+void CausalConv1dSilu(const StepLayout& step, const StatePool& pool, int64_t layer, const float* x,
+                      int64_t ldx, int64_t channels, int kernel, const float* weight,
+                      const float* bias, float* out, int64_t ldo, cudaStream_t stream) {
+  const int channel_blocks = (channels + kThreads - 1) / kThreads;
+  ConvTokens<<<dim3(step.num_tokens, channel_blocks), kThreads, 0, stream>>>(
+      step, pool, layer, x, ldx, channels, kernel, weight, bias, out, ldo);
+  ShiftWindows<<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(
+      step, pool, layer, x, ldx, channels, kernel);
+}
+
+}  // namespace ssm::kernels::cuda

@@ -1,0 +1,30 @@
+#ifndef SSM_KERNELS_CUDA_LINEAR_H_
+#define SSM_KERNELS_CUDA_LINEAR_H_
+
+#include <cublas_v2.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/element_type.h"
+
+namespace ssm::kernels::cuda {
+
+// A weight matrix on the device, PyTorch's Linear layout: [out_features, in_features] row-major.
+struct Matrix {
+  const void* data = nullptr;
+  ElementType type = ElementType::kF32;
+  int64_t rows = 0;  // out_features
+  int64_t cols = 0;  // in_features
+};
+
+// out[t, :] (=|+=) x[t, :cols] . w^T (+ bias) for t < tokens, fp32 in and out, accumulation in
+// fp32. An fp32 matrix multiplies in full fp32 (no TF32); an f16/bf16 matrix multiplies on the
+// tensor cores after x is rounded to its type in `scratch` (tokens x cols elements of it).
+// With accumulate, the product is added to out (the residual stream) instead of replacing it.
+cublasStatus_t Linear(cublasHandle_t handle, const float* x, int64_t ldx, int64_t tokens,
+                      const Matrix& w, const float* bias, float* out, int64_t ldo, bool accumulate,
+                      void* scratch);
+
+}  // namespace ssm::kernels::cuda
+
+#endif  // SSM_KERNELS_CUDA_LINEAR_H_

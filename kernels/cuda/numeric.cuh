@@ -1,0 +1,54 @@
+#ifndef SSM_KERNELS_CUDA_NUMERIC_CUH_
+#define SSM_KERNELS_CUDA_NUMERIC_CUH_
+
+// Device helpers shared by the kernels: element conversions and activations, written as PyTorch
+// defines them (the CPU kernels in kernels/cpu/ use the same formulas).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "kernels/cuda/element_type.h"
+
+namespace ssm::kernels::cuda {
+
+__device__ __forceinline__ float ToFloat(float v) { return v; }
+__device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
+__device__ __forceinline__ float ToFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T FromFloat(float v);
+template <>
+__device__ __forceinline__ float FromFloat<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half FromFloat<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+__device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float Softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+// Calls f with a null pointer of the C++ type that `type` names, so one template serves all
+// three storage types: Dispatch(type, [&](auto* tag) { Kernel<decltype(*tag)>... }).
+template <typename F>
+void DispatchElementType(ElementType type, F&& f) {
+  switch (type) {
+    case ElementType::kF32:
+      f(static_cast<float*>(nullptr));
+      break;
+    case ElementType::kF16:
+      f(static_cast<__half*>(nullptr));
+      break;
+    case ElementType::kBF16:
+      f(static_cast<__nv_bfloat16*>(nullptr));
+      break;
+  }
+}
+
+}  // namespace ssm::kernels::cuda
+
+#endif  // SSM_KERNELS_CUDA_NUMERIC_CUH_

@@ -1,0 +1,24 @@
+#ifndef SSM_KERNELS_CUDA_RMS_NORM_H_
+#define SSM_KERNELS_CUDA_RMS_NORM_H_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ssm::kernels::cuda {
+
+// out[r, :] = x[row(r), :] / sqrt(mean(x[row(r), :]^2) + eps) * weight, for r < num_rows, where
+// row(r) = rows[r] when rows is given (e.g. each sequence's last token) and r otherwise.
+// x and out are dense [*, width] fp32.
+void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
+             float eps, float* out, cudaStream_t stream);
+
+// Mamba-2's gated RMSNorm, in place on y [tokens, width] (row stride ldy):
+//   y = rmsnorm_per_group(y * silu(z)) * weight, groups of group_size consecutive channels,
+// with z [tokens, width] at row stride ldz.
+void GatedRmsNorm(float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens, int64_t width,
+                  int64_t group_size, const float* weight, float eps, cudaStream_t stream);
+
+}  // namespace ssm::kernels::cuda
+
+#endif  // SSM_KERNELS_CUDA_RMS_NORM_H_

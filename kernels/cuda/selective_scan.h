@@ -1,0 +1,55 @@
+#ifndef SSM_KERNELS_CUDA_SELECTIVE_SCAN_H_
+#define SSM_KERNELS_CUDA_SELECTIVE_SCAN_H_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/step_layout.h"
+
+namespace ssm::kernels::cuda {
+
+// The selective state update of both Mamba generations, as one recurrence over "rows": each row
+// r carries d_state values of state, and belongs to head r / head_dim, which reads B and C of
+// group head / heads_per_group. Per token:
+//   delta = clamp(softplus(dt[head] + dt_bias[head]), dt_min, dt_max)
+//   state[r, n] = state[r, n] * exp(delta * A[head, n or 0]) + delta * x[r] * B[group, n]
+//   y[r] = (C[group, :] . state[r, :] + D[head] * x[r]) * (z ? silu(z[r]) : 1)
+// Mamba-1 (kernels/cpu/selective_scan.h): rows = d_inner, head_dim = 1, one group, A per state
+// element, gated by z. Mamba-2 (kernels/cpu/multi_head_scan.h): rows = heads * head_dim, a scalar
+// A per head, dt limits, no gate (the gated norm follows).
+struct ScanArgs {
+  int64_t rows = 0;
+  int64_t head_dim = 1;
+  int64_t heads_per_group = 0;
+  int d_state = 0;
+  const float* x = nullptr;  // [tokens, rows]
+  int64_t ldx = 0;
+  const float* dt = nullptr;  // [tokens, heads] raw
+  int64_t lddt = 0;
+  const float* dt_bias = nullptr;  // [heads] or nullptr
+  float dt_min = 0.0f;
+  float dt_max = 0.0f;
+  const float* B = nullptr;  // [tokens, groups * d_state]
+  const float* C = nullptr;
+  int64_t ldbc = 0;
+  const float* A = nullptr;  // [heads, d_state] if a_per_state, else [heads]; = -exp(A_log)
+  bool a_per_state = false;
+  const float* D = nullptr;  // [heads]
+  const float* z = nullptr;  // [tokens, rows] or nullptr
+  int64_t ldz = 0;
+  float* y = nullptr;  // [tokens, rows]
+  int64_t ldy = 0;
+};
+
+// Runs the recurrence over every sequence of the step, starting from and writing back the SSM
+// state of its slot (layer `layer`, after the conv window of conv_floats floats). Sequences and
+// rows run in parallel, tokens in order. d_state must be 8, 16, 32, 64, 128 or 256.
+void SelectiveScan(const StepLayout& step, const StatePool& pool, int64_t layer,
+                   int64_t conv_floats, const ScanArgs& args, cudaStream_t stream);
+
+bool SelectiveScanSupports(int d_state);
+
+}  // namespace ssm::kernels::cuda
+
+#endif  // SSM_KERNELS_CUDA_SELECTIVE_SCAN_H_
