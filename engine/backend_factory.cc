@@ -10,12 +10,9 @@
 namespace ssm {
 namespace {
 
-// Defined in engine/cuda/plugin.cc.
-using MakeCudaBackendFunction = Backend* (*)(const Model&, const BackendOptions&, absl::Status*);
-
 // Loads the CUDA backend library once: from $SSM_CUDA_BACKEND, else where this build put it,
 // else by name through the library search path. It stays loaded for the life of the process.
-absl::StatusOr<MakeCudaBackendFunction> LoadCudaBackend() {
+absl::StatusOr<void*> CudaBackendLibrary() {
   static void* library = nullptr;
   static std::string errors;
   if (library == nullptr) {
@@ -36,11 +33,20 @@ absl::StatusOr<MakeCudaBackendFunction> LoadCudaBackend() {
     return absl::FailedPreconditionError(
         absl::StrCat("the CUDA backend library could not be loaded (", errors, ")"));
   }
-  void* symbol = dlsym(library, "SsmMakeCudaBackend");
+  return library;
+}
+
+// A function of the CUDA backend library (engine/cuda/plugin.cc).
+template <typename Function>
+absl::StatusOr<Function*> CudaBackendFunction(const char* name) {
+  absl::StatusOr<void*> library = CudaBackendLibrary();
+  if (!library.ok()) return library.status();
+  void* symbol = dlsym(*library, name);
   if (symbol == nullptr) {
-    return absl::FailedPreconditionError("the CUDA backend library has no SsmMakeCudaBackend");
+    return absl::FailedPreconditionError(
+        absl::StrCat("the CUDA backend library has no function ", name));
   }
-  return reinterpret_cast<MakeCudaBackendFunction>(symbol);
+  return reinterpret_cast<Function*>(symbol);
 }
 
 }  // namespace
@@ -49,7 +55,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
                                                      const BackendOptions& options) {
   if (options.device == "cpu") return std::make_unique<CpuBackend>(model, options.num_slots);
   if (options.device == "cuda") {
-    absl::StatusOr<MakeCudaBackendFunction> make = LoadCudaBackend();
+    using Make = Backend*(const Model&, const BackendOptions&, absl::Status*);
+    absl::StatusOr<Make*> make = CudaBackendFunction<Make>("SsmMakeCudaBackend");
     if (!make.ok()) return make.status();
     absl::Status status;
     std::unique_ptr<Backend> backend((*make)(model, options, &status));
@@ -58,6 +65,13 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown device \"", options.device, "\" (cpu or cuda)"));
+}
+
+bool DeviceAvailable(const std::string& device) {
+  if (device == "cpu") return true;
+  if (device != "cuda") return false;
+  absl::StatusOr<bool (*)()> available = CudaBackendFunction<bool()>("SsmCudaDeviceAvailable");
+  return available.ok() && (*available)();
 }
 
 }  // namespace ssm

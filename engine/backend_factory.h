@@ -23,6 +23,10 @@ struct BackendOptions {
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
                                                      const BackendOptions& options);
 
+// Whether MakeBackend could make a backend for `device` here: for cuda, whether the CUDA
+// backend library loads and sees a GPU.
+bool DeviceAvailable(const std::string& device);
+
 }  // namespace ssm
 
 #endif  // SSM_ENGINE_BACKEND_FACTORY_H_

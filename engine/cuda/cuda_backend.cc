@@ -86,18 +86,36 @@ CudaBackend::CudaBackend(const Model& model, int num_slots, const CudaBackendOpt
     : config_(model.config()), options_(options), num_slots_(num_slots) {}
 
 CudaBackend::~CudaBackend() {
+  DropGraphs();
   if (cublas_ != nullptr) cublasDestroy(cublas_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  if (slot_stream_ != nullptr) cudaStreamDestroy(slot_stream_);
+}
+
+void CudaBackend::DropGraphs() {
+  for (const auto& [size, graph] : decode_graphs_) cudaGraphExecDestroy(graph);
+  decode_graphs_.clear();
 }
 
 absl::Status CudaBackend::Init(const Model& model) {
   if (absl::Status s = CudaStatus(cudaSetDevice(options_.device), "cudaSetDevice"); !s.ok()) {
     return s;
   }
-  if (absl::Status s = CudaStatus(cudaStreamCreate(&stream_), "cudaStreamCreate"); !s.ok()) {
-    return s;
+  // Non-blocking streams: no implicit synchronisation with the legacy default stream, which
+  // would break a graph capture when another thread touches a slot.
+  for (cudaStream_t* stream : {&stream_, &slot_stream_}) {
+    if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking),
+                                    "cudaStreamCreate");
+        !s.ok()) {
+      return s;
+    }
   }
-  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cublas_, stream_)) {
+  constexpr size_t kCublasWorkspaceBytes = 32 << 20;
+  absl::StatusOr<DeviceBuffer> workspace = DeviceBuffer::Allocate(kCublasWorkspaceBytes);
+  if (!workspace.ok()) return workspace.status();
+  cublas_workspace_ = *std::move(workspace);
+  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cublas_, stream_) ||
+      cublasSetWorkspace(cublas_, cublas_workspace_.get(), cublas_workspace_.bytes())) {
     return absl::InternalError("cannot initialise cuBLAS");
   }
 
@@ -227,6 +245,7 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
   // The widest GEMM input is d_inner (x_proj, out_proj) or d_model (in_proj, lm_head).
   const int64_t scratch_floats = std::max(T, S) * std::max(H, I);
   const int64_t layout_ints = 2 * T + 4 * S;
+  DropGraphs();  // they hold the addresses of the buffers about to be replaced
   struct Need {
     DeviceBuffer* buffer;
     int64_t bytes;
@@ -244,6 +263,7 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
       {&y_, T * I * 4},
       {&last_, S * H * 4},
       {&logits_, S * config_.vocab_size * 4},
+      {&logits_host_, S * config_.vocab_size * 4, DeviceBuffer::Kind::kPinnedHost},
       {&scratch_, scratch_floats * 2},
   };
   for (const Need& need : needs) {
@@ -256,9 +276,10 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
   return absl::OkStatus();
 }
 
-// Packs [tokens | token_seq | seq_begin | seq_length | seq_slot | last_rows] into the pinned
-// staging buffer and sends it in one copy.
-CudaBackend::DeviceStep CudaBackend::UploadStep(std::span<const SequenceInput> batch) {
+// The layout buffer holds [tokens | token_seq | seq_begin | seq_length | seq_slot | last_rows];
+// for a decode step of n sequences the offsets depend on n alone, which is what lets a graph
+// captured for n serve every later step of n.
+CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> batch) {
   int32_t* host = layout_host_.get<int32_t>();
   const int num_sequences = batch.size();
   int num_tokens = 0;
@@ -280,9 +301,6 @@ CudaBackend::DeviceStep CudaBackend::UploadStep(std::span<const SequenceInput> b
     }
     last_rows[s] = row - 1;
   }
-  const size_t ints = 2 * num_tokens + 4 * num_sequences;
-  cudaMemcpyAsync(layout_device_.get(), host, ints * sizeof(int32_t), cudaMemcpyHostToDevice,
-                  stream_);
   const int32_t* device = layout_device_.get<const int32_t>();
   return DeviceStep{.layout = {.num_tokens = num_tokens,
                                .num_sequences = num_sequences,
@@ -308,16 +326,65 @@ absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::spa
   }
   int64_t tokens = 0;
   for (const SequenceInput& seq : batch) tokens += seq.tokens.size();
-  if (absl::Status status = EnsureCapacity(tokens, batch.size()); !status.ok()) return status;
-  // The pinned staging buffer is reused: the previous step's copy must have left it.
-  if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "previous step"); !s.ok()) {
+  const int64_t sequences = batch.size();
+  if (absl::Status status = EnsureCapacity(tokens, sequences); !status.ok()) return status;
+  const DeviceStep step = PackStep(batch);
+  gemm_status_ = CUBLAS_STATUS_SUCCESS;
+  if (tokens == sequences) {  // decode
+    absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step);
+    if (!graph.ok()) return graph.status();
+    if (absl::Status s = CudaStatus(cudaGraphLaunch(*graph, stream_), "launching a decode graph");
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    EnqueueStep(step);
+  }
+  if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "forward step"); !s.ok()) {
     return s;
   }
-  const DeviceStep step = UploadStep(batch);
-  const int64_t H = config_.d_model, S = batch.size();
-  float* hidden = hidden_.get<float>();
-  gemm_status_ = CUBLAS_STATUS_SUCCESS;
+  if (absl::Status s = CudaStatus(cudaGetLastError(), "launching a kernel"); !s.ok()) return s;
+  if (gemm_status_ != CUBLAS_STATUS_SUCCESS) {
+    return absl::InternalError(
+        absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
+  }
+  std::memcpy(logits.data(), logits_host_.get(), sequences * config_.vocab_size * sizeof(float));
+  return absl::OkStatus();
+}
 
+absl::StatusOr<cudaGraphExec_t> CudaBackend::DecodeGraph(const DeviceStep& step) {
+  const int sequences = step.layout.num_sequences;
+  if (auto it = decode_graphs_.find(sequences); it != decode_graphs_.end()) return it->second;
+  cudaGraph_t graph = nullptr;
+  if (absl::Status s = CudaStatus(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+                                  "starting a graph capture");
+      !s.ok()) {
+    return s;
+  }
+  EnqueueStep(step);
+  if (absl::Status s = CudaStatus(cudaStreamEndCapture(stream_, &graph), "capturing a graph");
+      !s.ok()) {
+    return s;
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (absl::Status s = CudaStatus(instantiated, "instantiating a graph"); !s.ok()) return s;
+  if (gemm_status_ != CUBLAS_STATUS_SUCCESS) {
+    cudaGraphExecDestroy(exec);
+    return absl::InternalError(
+        absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
+  }
+  decode_graphs_[sequences] = exec;
+  return exec;
+}
+
+void CudaBackend::EnqueueStep(const DeviceStep& step) {
+  const int64_t tokens = step.layout.num_tokens, S = step.layout.num_sequences;
+  const int64_t H = config_.d_model;
+  cudaMemcpyAsync(layout_device_.get(), layout_host_.get(), (2 * tokens + 4 * S) * sizeof(int32_t),
+                  cudaMemcpyHostToDevice, stream_);
+  float* hidden = hidden_.get<float>();
   kernels::cuda::EmbeddingLookup(step.tokens, tokens, embedding_.data, embedding_.type, H, hidden,
                                  stream_);
   for (int64_t l = 0; l < config_.n_layer; ++l) {
@@ -341,17 +408,8 @@ absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::spa
                          last_.get<float>(), stream_);
   Linear(last_.get<float>(), H, S, lm_head_, nullptr, logits_.get<float>(), config_.vocab_size,
          /*accumulate=*/false);
-  cudaMemcpyAsync(logits.data(), logits_.get(), S * config_.vocab_size * sizeof(float),
+  cudaMemcpyAsync(logits_host_.get(), logits_.get(), S * config_.vocab_size * sizeof(float),
                   cudaMemcpyDeviceToHost, stream_);
-  if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "forward step"); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CudaStatus(cudaGetLastError(), "launching a kernel"); !s.ok()) return s;
-  if (gemm_status_ != CUBLAS_STATUS_SUCCESS) {
-    return absl::InternalError(
-        absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
-  }
-  return absl::OkStatus();
 }
 
 // in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts
@@ -427,24 +485,26 @@ void CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayou
 }
 
 void CudaBackend::ClearSlot(int slot) {
-  CheckCuda(cudaMemsetAsync(pool_.Layer(slot, 0), 0, pool_.slot_floats * sizeof(float), stream_),
-            "ClearSlot");
-  CheckCuda(cudaStreamSynchronize(stream_), "ClearSlot");
+  CheckCuda(
+      cudaMemsetAsync(pool_.Layer(slot, 0), 0, pool_.slot_floats * sizeof(float), slot_stream_),
+      "ClearSlot");
+  CheckCuda(cudaStreamSynchronize(slot_stream_), "ClearSlot");
 }
 
 void CudaBackend::CopySlot(int from, int to) {
-  CheckCuda(cudaMemcpyAsync(pool_.Layer(to, 0), pool_.Layer(from, 0),
-                            pool_.slot_floats * sizeof(float), cudaMemcpyDeviceToDevice, stream_),
-            "CopySlot");
-  CheckCuda(cudaStreamSynchronize(stream_), "CopySlot");
+  CheckCuda(
+      cudaMemcpyAsync(pool_.Layer(to, 0), pool_.Layer(from, 0), pool_.slot_floats * sizeof(float),
+                      cudaMemcpyDeviceToDevice, slot_stream_),
+      "CopySlot");
+  CheckCuda(cudaStreamSynchronize(slot_stream_), "CopySlot");
 }
 
 std::vector<float> CudaBackend::ReadSlot(int slot) const {
   std::vector<float> state(pool_.slot_floats);
   CheckCuda(cudaMemcpyAsync(state.data(), pool_.Layer(slot, 0), state.size() * sizeof(float),
-                            cudaMemcpyDeviceToHost, stream_),
+                            cudaMemcpyDeviceToHost, slot_stream_),
             "ReadSlot");
-  CheckCuda(cudaStreamSynchronize(stream_), "ReadSlot");
+  CheckCuda(cudaStreamSynchronize(slot_stream_), "ReadSlot");
   return state;
 }
 
@@ -453,14 +513,14 @@ absl::Status CudaBackend::WriteSlot(int slot, std::span<const float> state) {
     return absl::InvalidArgumentError(absl::StrCat(
         "state has ", state.size(), " floats; this model's slots hold ", pool_.slot_floats));
   }
-  if (absl::Status s =
-          CudaStatus(cudaMemcpyAsync(pool_.Layer(slot, 0), state.data(),
-                                     state.size() * sizeof(float), cudaMemcpyHostToDevice, stream_),
-                     "WriteSlot");
+  if (absl::Status s = CudaStatus(
+          cudaMemcpyAsync(pool_.Layer(slot, 0), state.data(), state.size() * sizeof(float),
+                          cudaMemcpyHostToDevice, slot_stream_),
+          "WriteSlot");
       !s.ok()) {
     return s;
   }
-  return CudaStatus(cudaStreamSynchronize(stream_), "WriteSlot");
+  return CudaStatus(cudaStreamSynchronize(slot_stream_), "WriteSlot");
 }
 
 }  // namespace ssm

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
 #include "engine/cuda/device_buffer.h"
@@ -26,7 +27,12 @@ struct CudaBackendOptions {
 // The GPU backend: weights, the state pool and every workspace live in device memory, allocated
 // when the backend is made (workspaces grow only when a step is larger than any before). A step
 // copies its token ids and layout to the device in one transfer and its logits back in another;
-// everything between runs on one stream. State and activations are fp32.
+// everything between runs on one stream. A decode step (one token per sequence) replays a CUDA
+// graph captured the first time a batch of that size came by, so the host launches one graph
+// instead of ~15 kernels per layer. State and activations are fp32.
+//
+// Threads: Forward runs on one thread (the engine's); the slot operations may come from others
+// for slots that are not in a running step, and use their own stream.
 class CudaBackend : public Backend {
  public:
   static absl::StatusOr<std::unique_ptr<CudaBackend>> Create(const Model& model, int num_slots,
@@ -73,7 +79,15 @@ class CudaBackend : public Backend {
     const int32_t* tokens;     // [num_tokens]
     const int32_t* last_rows;  // [num_sequences]: each sequence's last token row
   };
-  DeviceStep UploadStep(std::span<const SequenceInput> batch);
+  // Packs the step's ids and layout into pinned host memory; says where they will be on the
+  // device once EnqueueStep has copied them.
+  DeviceStep PackStep(std::span<const SequenceInput> batch);
+  // Everything a step does on the stream: copy the layout in, run the model, copy the logits
+  // out to pinned memory. Replayable: this is what a decode graph holds.
+  void EnqueueStep(const DeviceStep& step);
+  // The graph of a decode step over `sequences` sequences, captured on first use.
+  absl::StatusOr<cudaGraphExec_t> DecodeGraph(const DeviceStep& step);
+  void DropGraphs();
   // A GEMM on the step's stream; the first failure of a step is kept in gemm_status_.
   void Linear(const float* x, int64_t ldx, int64_t rows, const kernels::cuda::Matrix& w,
               const float* bias, float* out, int64_t ldo, bool accumulate);
@@ -83,7 +97,8 @@ class CudaBackend : public Backend {
   ModelConfig config_;
   CudaBackendOptions options_;
   int num_slots_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;       // steps
+  cudaStream_t slot_stream_ = nullptr;  // slot operations
   cublasHandle_t cublas_ = nullptr;
   cublasStatus_t gemm_status_ = CUBLAS_STATUS_SUCCESS;  // the first GEMM failure of a step
 
@@ -98,8 +113,10 @@ class CudaBackend : public Backend {
   // Per step: ids and layout (pinned host staging and its device copy), activations (fp32,
   // token-major) and the narrowed GEMM inputs.
   int64_t token_capacity_ = 0, sequence_capacity_ = 0;
-  DeviceBuffer layout_host_, layout_device_;
+  DeviceBuffer layout_host_, layout_device_, logits_host_;
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
+  DeviceBuffer cublas_workspace_;  // fixed, so cuBLAS allocates nothing while a graph is captured
+  absl::flat_hash_map<int, cudaGraphExec_t> decode_graphs_;  // by batch size
 };
 
 }  // namespace ssm

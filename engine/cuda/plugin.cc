@@ -6,6 +6,8 @@
 #include "engine/backend_factory.h"
 #include "engine/cuda/cuda_backend.h"
 
+extern "C" bool SsmCudaDeviceAvailable() { return ssm::CudaBackend::DeviceAvailable(); }
+
 extern "C" ssm::Backend* SsmMakeCudaBackend(const ssm::Model& model,
                                             const ssm::BackendOptions& options,
                                             absl::Status* status) {

@@ -5,6 +5,7 @@ namespace ssm::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kChunk = 8;  // tokens whose inputs are loaded together
 
 // kLanes lanes share a row; lane l holds state elements l, l + kLanes, ... (kPerLane of them),
 // so the lanes of a row read B, C and the state coalesced. The row's dot product C . state is
@@ -25,6 +26,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
 
   float* state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates;
   float h[kPerLane], A[kPerLane];
+#pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     h[i] = state[lane + i * kLanes];
     A[i] = a.a_per_state ? a.A[head * kStates + lane + i * kLanes] : a.A[head];
@@ -32,31 +34,50 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
   const float D = a.D[head];
 
+  // Tokens go in chunks: a chunk's inputs are all loaded first (independent loads, so their
+  // latencies overlap), then the recurrence runs through them. Token by token, every step would
+  // wait a full memory round trip.
   const int64_t begin = step.seq_begin[s], end = begin + step.seq_length[s];
-  for (int64_t t = begin; t < end; ++t) {
-    const float delta =
-        fminf(fmaxf(Softplus(a.dt[t * a.lddt + head] + dt_bias), a.dt_min), a.dt_max);
-    const float x = a.x[t * a.ldx + r];
-    const float* B = a.B + t * a.ldbc + group * kStates;
-    const float* C = a.C + t * a.ldbc + group * kStates;
-    const float shared_decay = a.a_per_state ? 0.0f : expf(delta * A[0]);
-    float dot = 0.0f;
-    for (int i = 0; i < kPerLane; ++i) {
-      const int n = lane + i * kLanes;
-      const float decay = a.a_per_state ? expf(delta * A[i]) : shared_decay;
-      h[i] = h[i] * decay + delta * x * B[n];
-      dot += C[n] * h[i];
+  for (int64_t chunk = begin; chunk < end; chunk += kChunk) {
+    float x[kChunk], delta[kChunk], gate[kChunk], B[kChunk][kPerLane], C[kChunk][kPerLane];
+#pragma unroll
+    for (int c = 0; c < kChunk; ++c) {
+      const int64_t t = min(chunk + c, end - 1);  // past the end: reloads the last token, unused
+      x[c] = a.x[t * a.ldx + r];
+      delta[c] = a.dt[t * a.lddt + head];
+      gate[c] = a.z != nullptr ? a.z[t * a.ldz + r] : 0.0f;
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) {
+        B[c][i] = a.B[t * a.ldbc + group * kStates + lane + i * kLanes];
+        C[c][i] = a.C[t * a.ldbc + group * kStates + lane + i * kLanes];
+      }
     }
-    for (int offset = kLanes / 2; offset > 0; offset /= 2) {
-      dot += __shfl_xor_sync(0xffffffffu, dot, offset, kLanes);
-    }
-    if (active && lane == 0) {
-      float y = dot + D * x;
-      if (a.z != nullptr) y *= Silu(a.z[t * a.ldz + r]);
-      a.y[t * a.ldy + r] = y;
+#pragma unroll
+    for (int c = 0; c < kChunk; ++c) {
+      if (chunk + c < end) {  // uniform across the block: one sequence per block
+        const float dt = fminf(fmaxf(Softplus(delta[c] + dt_bias), a.dt_min), a.dt_max);
+        const float shared_decay = a.a_per_state ? 0.0f : expf(dt * A[0]);
+        float dot = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) {
+          const float decay = a.a_per_state ? expf(dt * A[i]) : shared_decay;
+          h[i] = h[i] * decay + dt * x[c] * B[c][i];
+          dot += C[c][i] * h[i];
+        }
+#pragma unroll
+        for (int offset = kLanes / 2; offset > 0; offset /= 2) {
+          dot += __shfl_xor_sync(0xffffffffu, dot, offset, kLanes);
+        }
+        if (active && lane == 0) {
+          float y = dot + D * x[c];
+          if (a.z != nullptr) y *= Silu(gate[c]);
+          a.y[(chunk + c) * a.ldy + r] = y;
+        }
+      }
     }
   }
   if (active) {
+#pragma unroll
     for (int i = 0; i < kPerLane; ++i) state[lane + i * kLanes] = h[i];
   }
 }

@@ -19,9 +19,19 @@ struct BenchOptions {
   std::string device = "cpu";
   std::vector<int> batch_sizes = {1, 4, 16, 32};
   int decode_steps = 16;
-  int prefill_tokens = 512;
+  std::vector<int> prefill_tokens = {512};
   uint64_t seed = 1;
 };
+
+// DESIGN.md's roofline of a decode step on an H200: every weight read once, every sequence's
+// state read and written once, and 2 flops per parameter per sequence.
+constexpr double kHbmBytesPerSecond = 4.8e12;
+constexpr double kBf16FlopsPerSecond = 989e12;
+
+double RooflineSeconds(double weight_bytes, double state_bytes, double parameters, int batch) {
+  return std::max((weight_bytes + batch * 2 * state_bytes) / kHbmBytesPerSecond,
+                  2 * parameters * batch / kBf16FlopsPerSecond);
+}
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -96,6 +106,10 @@ int Bench(const BenchOptions& o) {
       *model, {.device = o.device, .num_slots = max_batch, .bf16_matrices = o.device == "cuda"});
   if (!backend.ok()) return fail(backend.status());
 
+  const bool cuda = o.device == "cuda";
+  // As the backend holds them: bf16 matrices on the GPU, fp32 on the CPU.
+  const double weight_bytes = cuda ? 2.0 * config->NumParameters() : model->WeightBytes();
+  const double state_bytes = (*backend)->slot_size() * sizeof(float);
   nlohmann::json report = {{"model", o.shape},
                            {"device", o.device},
                            {"parameters", config->NumParameters()},
@@ -104,22 +118,32 @@ int Bench(const BenchOptions& o) {
   std::printf("%s (%s, %.1fM params, %s weights), device %s\n", o.shape.c_str(),
               config->Describe().c_str(), config->NumParameters() / 1e6,
               o.device == "cuda" ? "bf16" : "fp32", o.device.c_str());
-  std::printf("%8s %14s %10s %24s\n", "batch", "decode tok/s", "step ms",
-              "per-sequence loop tok/s");
+  std::printf("%8s %14s %10s %12s %10s %24s\n", "batch", "decode tok/s", "step ms", "H200 roofline",
+              "achieved", "per-sequence loop tok/s");
   for (int batch : o.batch_sizes) {
     absl::StatusOr<double> rate = DecodeTokensPerSecond(**backend, batch, o.decode_steps, false);
     if (!rate.ok()) return fail(rate.status());
     absl::StatusOr<double> loop = DecodeTokensPerSecond(**backend, batch, o.decode_steps, true);
     if (!loop.ok()) return fail(loop.status());
-    std::printf("%8d %14.1f %10.2f %24.1f\n", batch, *rate, 1e3 * batch / *rate, *loop);
+    const double step = batch / *rate;
+    const double roofline =
+        RooflineSeconds(weight_bytes, state_bytes, config->NumParameters(), batch);
+    std::printf("%8d %14.1f %10.3f %12.3f %9.1f%% %24.1f\n", batch, *rate, 1e3 * step,
+                1e3 * roofline, 100 * roofline / step, *loop);
     report["decode"].push_back({{"batch", batch},
                                 {"tokens_per_second", *rate},
+                                {"step_seconds", step},
+                                {"roofline_seconds", roofline},
                                 {"per_sequence_loop_tokens_per_second", *loop}});
   }
-  absl::StatusOr<double> prefill = PrefillTokensPerSecond(**backend, o.prefill_tokens);
-  if (!prefill.ok()) return fail(prefill.status());
-  std::printf("prefill of %d tokens: %.1f tok/s\n", o.prefill_tokens, *prefill);
-  report["prefill"] = {{"tokens", o.prefill_tokens}, {"tokens_per_second", *prefill}};
+  for (int tokens : o.prefill_tokens) {
+    absl::StatusOr<double> prefill = PrefillTokensPerSecond(**backend, tokens);
+    if (!prefill.ok()) return fail(prefill.status());
+    const double flops = 2.0 * config->NumParameters() * tokens;
+    std::printf("prefill of %d tokens: %.1f tok/s (%.1f%% of the bf16 peak)\n", tokens, *prefill,
+                100 * flops / (tokens / *prefill) / kBf16FlopsPerSecond);
+    report["prefill"].push_back({{"tokens", tokens}, {"tokens_per_second", *prefill}});
+  }
   std::cout << report.dump() << "\n";
   return 0;
 }
@@ -140,7 +164,8 @@ Action AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--decode-steps", options->decode_steps, "Timed decode steps per batch size")
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--prefill-tokens", options->prefill_tokens, "Prompt length for prefill")
+  cmd->add_option("--prefill-tokens", options->prefill_tokens, "Prompt lengths for prefill")
+      ->delimiter(',')
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seed", options->seed, "Seed of the random weights");
   return [options] { return Bench(*options); };
