@@ -30,6 +30,11 @@ class Backend {
   // each sequence's last token to logits[i * vocab_size ...]. Sequences must use distinct slots.
   virtual absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) = 0;
 
+  // The same step, returning only each sequence's greedy token (the argmax of its logits, the
+  // first on ties) in next[i]. A backend that keeps logits elsewhere (a GPU) picks the tokens
+  // there and sends back ids instead of batch x vocab floats. By default: Forward, then ArgMax.
+  virtual absl::Status ForwardGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next);
+
   virtual int num_slots() const = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t slot_size() const = 0;  // floats per slot
@@ -42,9 +47,10 @@ class Backend {
 };
 
 // Checks a step against the Forward contract: slots inside the pool and distinct, no empty
-// sequence, token ids inside the vocabulary, and room for the logits.
-absl::Status ValidateStep(std::span<const SequenceInput> batch, std::span<const float> logits,
-                          int num_slots, int64_t vocab_size);
+// sequence, token ids inside the vocabulary, and room for `outputs_per_sequence` results per
+// sequence (vocab_size logits, or one id) in an output of `outputs` elements.
+absl::Status ValidateStep(std::span<const SequenceInput> batch, int num_slots, int64_t vocab_size,
+                          size_t outputs, size_t outputs_per_sequence);
 
 }  // namespace ssm
 

@@ -65,7 +65,8 @@ const float* CpuBackend::NegExp(const TensorView* A_log) {
 }
 
 absl::Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
-  if (absl::Status status = ValidateStep(batch, logits, num_slots_, config_.vocab_size);
+  if (absl::Status status =
+          ValidateStep(batch, num_slots_, config_.vocab_size, logits.size(), config_.vocab_size);
       !status.ok()) {
     return status;
   }

@@ -20,12 +20,14 @@ absl::StatusOr<GreedyResult> GenerateGreedy(Backend& backend, int slot,
     if (absl::Status status = backend.Forward({&chunk, 1}, logits); !status.ok()) return status;
   }
   result.prompt_logits = logits;
+  int32_t next = ArgMax(logits);
   for (int i = 0; i < max_new_tokens; ++i) {
-    const int32_t next = ArgMax(logits);
     result.generated.push_back(next);
     if (i + 1 == max_new_tokens) break;
     const SequenceInput step{slot, {&result.generated.back(), 1}};
-    if (absl::Status status = backend.Forward({&step, 1}, logits); !status.ok()) return status;
+    if (absl::Status status = backend.ForwardGreedy({&step, 1}, {&next, 1}); !status.ok()) {
+      return status;
+    }
   }
   return result;
 }

@@ -40,6 +40,9 @@ class Sampler {
   // banned: ids that may not be picked this time (min_tokens holds back the stop ids). The
   // picked token counts towards later penalties.
   int32_t Sample(std::span<const float> logits, std::span<const int32_t> banned = {});
+  // Whether Sample always returns the argmax of the logits (temperature 0 and no penalties), so
+  // a backend may pick the token itself.
+  bool IsPlainGreedy() const { return params_.temperature == 0.0f && !Adjusts(); }
 
  private:
   bool Adjusts() const;

@@ -237,9 +237,23 @@ void Scheduler::RunStep() {
     owner.push_back(i);
     budget -= chunk;
   }
-  logits_.resize(batch.size() * backend_.vocab_size());
+  // When every sequence that picks a token this step picks the plain greedy one, only the ids
+  // need to leave the backend (on a GPU: batch-size ints instead of batch x vocab floats).
+  bool greedy_step = true;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const Active& a = *running_[owner[b]];
+    const bool picks = a.fed + batch[b].tokens.size() >= a.request.prompt.size();
+    if (picks && (!a.sampler->IsPlainGreedy() || Early(a))) greedy_step = false;
+  }
   const Clock::time_point step_start = Clock::now();
-  const absl::Status forward = backend_.Forward(batch, logits_);
+  absl::Status forward;
+  if (greedy_step) {
+    next_.resize(batch.size());
+    forward = backend_.ForwardGreedy(batch, next_);
+  } else {
+    logits_.resize(batch.size() * backend_.vocab_size());
+    forward = backend_.Forward(batch, logits_);
+  }
   const double step_seconds = Seconds(Clock::now() - step_start);
   if (!forward.ok()) {
     for (size_t i = running_.size(); i-- > 0;) {
@@ -255,7 +269,8 @@ void Scheduler::RunStep() {
     const bool prefill = a.fed < a.request.prompt.size();
     if (prefill) a.fed += batch[b].tokens.size();
     if (a.fed < a.request.prompt.size()) continue;  // more prompt to feed before sampling
-    Sample(a, std::span<const float>(&logits_[b * backend_.vocab_size()], backend_.vocab_size()));
+    const int64_t vocab = backend_.vocab_size();
+    Emit(a, greedy_step ? next_[b] : Pick(a, std::span<const float>(&logits_[b * vocab], vocab)));
     if (a.sink == nullptr) finished.push_back(owner[b]);
   }
   std::sort(finished.rbegin(), finished.rend());
@@ -280,15 +295,23 @@ void Scheduler::ReportStep(double seconds, size_t sequences, int64_t tokens) {
 }
 
 // Samples one token for a request, reports it, and finishes the request when it stops.
-void Scheduler::Sample(Active& a, std::span<const float> logits) {
-  const auto& request = a.request;
-  const bool early = static_cast<int32_t>(a.generated.size()) < request.min_tokens;
+// Before min_tokens, the stop ids (and eos) may not be picked.
+bool Scheduler::Early(const Active& a) const {
+  return static_cast<int32_t>(a.generated.size()) < a.request.min_tokens;
+}
+
+int32_t Scheduler::Pick(Active& a, std::span<const float> logits) {
   std::vector<int32_t> banned;
-  if (early) {
-    banned = request.stop_token_ids;
-    if (!request.ignore_eos) banned.insert(banned.end(), eos_ids_.begin(), eos_ids_.end());
+  if (Early(a)) {
+    banned = a.request.stop_token_ids;
+    if (!a.request.ignore_eos) banned.insert(banned.end(), eos_ids_.begin(), eos_ids_.end());
   }
-  const int32_t token = a.sampler->Sample(logits, banned);
+  return a.sampler->Sample(logits, banned);
+}
+
+void Scheduler::Emit(Active& a, int32_t token) {
+  const auto& request = a.request;
+  const bool early = Early(a);
   const Clock::time_point now = Clock::now();
   if (a.generated.empty()) {
     a.first_token = now;

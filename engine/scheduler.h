@@ -139,7 +139,11 @@ class Scheduler {
   void ExpireIdleSessions();  // requires mutex_
   void Admit();
   void RunStep();
-  void Sample(Active& a, std::span<const float> logits);
+  bool Early(const Active& a) const;
+  // The request's next token from its logits, by its sampling parameters.
+  int32_t Pick(Active& a, std::span<const float> logits);
+  // Records and streams a picked token, and finishes the request if it ends here.
+  void Emit(Active& a, int32_t token);
   void Retire(size_t index);
   // Tells the sink and the observer that a request failed (cancelled, error, shutdown).
   void Fail(Active& a, const absl::Status& status);
@@ -165,6 +169,7 @@ class Scheduler {
   // Engine thread only.
   std::vector<std::unique_ptr<Active>> running_;
   std::vector<float> logits_;
+  std::vector<int32_t> next_;  // greedy steps: each sequence's token
 
   std::atomic<int32_t> running_count_{0};
   std::atomic<int32_t> waiting_count_{0};

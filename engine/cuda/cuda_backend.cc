@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cuda/argmax.h"
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/embedding.h"
@@ -264,6 +265,8 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
       {&last_, S * H * 4},
       {&logits_, S * config_.vocab_size * 4},
       {&logits_host_, S * config_.vocab_size * 4, DeviceBuffer::Kind::kPinnedHost},
+      {&ids_device_, S * 4},
+      {&ids_host_, S * 4, DeviceBuffer::Kind::kPinnedHost},
       {&scratch_, scratch_floats * 2},
   };
   for (const Need& need : needs) {
@@ -320,10 +323,28 @@ void CudaBackend::Linear(const float* x, int64_t ldx, int64_t rows, const Matrix
 }
 
 absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
-  if (absl::Status status = ValidateStep(batch, logits, num_slots_, config_.vocab_size);
+  if (absl::Status status =
+          ValidateStep(batch, num_slots_, config_.vocab_size, logits.size(), config_.vocab_size);
       !status.ok()) {
     return status;
   }
+  if (absl::Status status = RunStep(batch, Output::kLogits); !status.ok()) return status;
+  std::memcpy(logits.data(), logits_host_.get(), batch.size() * config_.vocab_size * sizeof(float));
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::ForwardGreedy(std::span<const SequenceInput> batch,
+                                        std::span<int32_t> next) {
+  if (absl::Status status = ValidateStep(batch, num_slots_, config_.vocab_size, next.size(), 1);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = RunStep(batch, Output::kGreedyIds); !status.ok()) return status;
+  std::memcpy(next.data(), ids_host_.get(), batch.size() * sizeof(int32_t));
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output output) {
   int64_t tokens = 0;
   for (const SequenceInput& seq : batch) tokens += seq.tokens.size();
   const int64_t sequences = batch.size();
@@ -331,14 +352,14 @@ absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::spa
   const DeviceStep step = PackStep(batch);
   gemm_status_ = CUBLAS_STATUS_SUCCESS;
   if (tokens == sequences) {  // decode
-    absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step);
+    absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output);
     if (!graph.ok()) return graph.status();
     if (absl::Status s = CudaStatus(cudaGraphLaunch(*graph, stream_), "launching a decode graph");
         !s.ok()) {
       return s;
     }
   } else {
-    EnqueueStep(step);
+    EnqueueStep(step, output);
   }
   if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "forward step"); !s.ok()) {
     return s;
@@ -348,20 +369,19 @@ absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::spa
     return absl::InternalError(
         absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
   }
-  std::memcpy(logits.data(), logits_host_.get(), sequences * config_.vocab_size * sizeof(float));
   return absl::OkStatus();
 }
 
-absl::StatusOr<cudaGraphExec_t> CudaBackend::DecodeGraph(const DeviceStep& step) {
-  const int sequences = step.layout.num_sequences;
-  if (auto it = decode_graphs_.find(sequences); it != decode_graphs_.end()) return it->second;
+absl::StatusOr<cudaGraphExec_t> CudaBackend::DecodeGraph(const DeviceStep& step, Output output) {
+  const std::pair<int, Output> key{step.layout.num_sequences, output};
+  if (auto it = decode_graphs_.find(key); it != decode_graphs_.end()) return it->second;
   cudaGraph_t graph = nullptr;
   if (absl::Status s = CudaStatus(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
                                   "starting a graph capture");
       !s.ok()) {
     return s;
   }
-  EnqueueStep(step);
+  EnqueueStep(step, output);
   if (absl::Status s = CudaStatus(cudaStreamEndCapture(stream_, &graph), "capturing a graph");
       !s.ok()) {
     return s;
@@ -375,11 +395,11 @@ absl::StatusOr<cudaGraphExec_t> CudaBackend::DecodeGraph(const DeviceStep& step)
     return absl::InternalError(
         absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
   }
-  decode_graphs_[sequences] = exec;
+  decode_graphs_[key] = exec;
   return exec;
 }
 
-void CudaBackend::EnqueueStep(const DeviceStep& step) {
+void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
   const int64_t tokens = step.layout.num_tokens, S = step.layout.num_sequences;
   const int64_t H = config_.d_model;
   cudaMemcpyAsync(layout_device_.get(), layout_host_.get(), (2 * tokens + 4 * S) * sizeof(int32_t),
@@ -408,8 +428,15 @@ void CudaBackend::EnqueueStep(const DeviceStep& step) {
                          last_.get<float>(), stream_);
   Linear(last_.get<float>(), H, S, lm_head_, nullptr, logits_.get<float>(), config_.vocab_size,
          /*accumulate=*/false);
-  cudaMemcpyAsync(logits_host_.get(), logits_.get(), S * config_.vocab_size * sizeof(float),
-                  cudaMemcpyDeviceToHost, stream_);
+  if (output == Output::kLogits) {
+    cudaMemcpyAsync(logits_host_.get(), logits_.get(), S * config_.vocab_size * sizeof(float),
+                    cudaMemcpyDeviceToHost, stream_);
+  } else {
+    kernels::cuda::ArgMaxRows(logits_.get<float>(), S, config_.vocab_size,
+                              ids_device_.get<int32_t>(), stream_);
+    cudaMemcpyAsync(ids_host_.get(), ids_device_.get(), S * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                    stream_);
+  }
 }
 
 // in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts

@@ -42,6 +42,9 @@ class CudaBackend : public Backend {
   ~CudaBackend() override;
 
   absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) override;
+  // Picks the tokens on the GPU: only batch-size ids cross PCIe.
+  absl::Status ForwardGreedy(std::span<const SequenceInput> batch,
+                             std::span<int32_t> next) override;
   int num_slots() const override { return num_slots_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t slot_size() const override { return pool_.slot_floats; }
@@ -82,11 +85,15 @@ class CudaBackend : public Backend {
   // Packs the step's ids and layout into pinned host memory; says where they will be on the
   // device once EnqueueStep has copied them.
   DeviceStep PackStep(std::span<const SequenceInput> batch);
-  // Everything a step does on the stream: copy the layout in, run the model, copy the logits
-  // out to pinned memory. Replayable: this is what a decode graph holds.
-  void EnqueueStep(const DeviceStep& step);
-  // The graph of a decode step over `sequences` sequences, captured on first use.
-  absl::StatusOr<cudaGraphExec_t> DecodeGraph(const DeviceStep& step);
+  // What a step sends back to the host.
+  enum class Output { kLogits, kGreedyIds };
+  // Runs the step and waits for it; the output is then in logits_host_ or ids_host_.
+  absl::Status RunStep(std::span<const SequenceInput> batch, Output output);
+  // Everything a step does on the stream: copy the layout in, run the model, copy the output
+  // to pinned memory. Replayable: this is what a decode graph holds.
+  void EnqueueStep(const DeviceStep& step, Output output);
+  // The graph of a decode step of this many sequences and this output, captured on first use.
+  absl::StatusOr<cudaGraphExec_t> DecodeGraph(const DeviceStep& step, Output output);
   void DropGraphs();
   // A GEMM on the step's stream; the first failure of a step is kept in gemm_status_.
   void Linear(const float* x, int64_t ldx, int64_t rows, const kernels::cuda::Matrix& w,
@@ -113,10 +120,10 @@ class CudaBackend : public Backend {
   // Per step: ids and layout (pinned host staging and its device copy), activations (fp32,
   // token-major) and the narrowed GEMM inputs.
   int64_t token_capacity_ = 0, sequence_capacity_ = 0;
-  DeviceBuffer layout_host_, layout_device_, logits_host_;
+  DeviceBuffer layout_host_, layout_device_, logits_host_, ids_host_, ids_device_;
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
   DeviceBuffer cublas_workspace_;  // fixed, so cuBLAS allocates nothing while a graph is captured
-  absl::flat_hash_map<int, cudaGraphExec_t> decode_graphs_;  // by batch size
+  absl::flat_hash_map<std::pair<int, Output>, cudaGraphExec_t> decode_graphs_;
 };
 
 }  // namespace ssm

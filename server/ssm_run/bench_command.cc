@@ -5,7 +5,6 @@
 #include <numeric>
 
 #include "absl/strings/str_format.h"
-#include "engine/greedy.h"
 #include "nlohmann/json.hpp"
 #include "server/ssm_run/commands.h"
 
@@ -38,14 +37,13 @@ double Seconds(Clock::time_point since) {
 }
 
 // Decode throughput at one batch size: every slot gets a short prompt, then `steps` timed
-// steps each advance all sequences by one token (fed back greedily, as in real decoding).
+// steps each advance all sequences by one token, picked greedily by the backend (on a GPU, on
+// the device) and fed back, as in real decoding.
 // With per_sequence, each step calls the backend once per sequence instead of once for the
 // batch: the loop a server without batching would run, for comparison.
 absl::StatusOr<double> DecodeTokensPerSecond(Backend& backend, int batch, int steps,
                                              bool per_sequence) {
-  const int64_t vocab = backend.vocab_size();
   std::vector<int32_t> next(batch);
-  std::vector<float> logits(batch * vocab);
   std::vector<int32_t> warm_prompt(16);
   std::iota(warm_prompt.begin(), warm_prompt.end(), 100);
   auto step = [&](bool prompt) {
@@ -57,12 +55,11 @@ absl::StatusOr<double> DecodeTokensPerSecond(Backend& backend, int batch, int st
     absl::Status status;
     if (per_sequence && !prompt) {
       for (int b = 0; b < batch && status.ok(); ++b) {
-        status = backend.Forward({&inputs[b], 1}, std::span<float>(&logits[b * vocab], vocab));
+        status = backend.ForwardGreedy({&inputs[b], 1}, {&next[b], 1});
       }
     } else {
-      status = backend.Forward(inputs, logits);
+      status = backend.ForwardGreedy(inputs, next);
     }
-    for (int b = 0; b < batch; ++b) next[b] = ArgMax({&logits[b * vocab], size_t(vocab)});
     return status;
   };
   for (int b = 0; b < batch; ++b) backend.ClearSlot(b);
