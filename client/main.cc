@@ -8,6 +8,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <random>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -36,12 +37,28 @@ struct GenerateFlags {
   std::string session;
 };
 
-// Adds the bearer token from SSM_TOKEN, if set, to a call (from the environment rather than a
-// flag, so it does not show in the process list).
-void Authorize(grpc::ClientContext& context) {
+// Adds to a call the bearer token from SSM_TOKEN, if set (from the environment rather than a
+// flag, so it does not show in the process list), and for a call about a session its route in
+// x-session-id, on which a gateway in front of several replicas picks the one that holds the
+// session (proto/ssm/v1/inference.proto, deploy/kubernetes/).
+void PrepareCall(grpc::ClientContext& context, const std::string& session_id = "") {
   if (const char* token = std::getenv("SSM_TOKEN"); token != nullptr && *token != '\0') {
     context.AddMetadata("authorization", std::string("Bearer ") + token);
   }
+  if (!session_id.empty()) {
+    context.AddMetadata("x-session-id", session_id.substr(0, session_id.find('.')));
+  }
+}
+
+// A fresh session id, chosen here so that a create or import is routed to the replica that
+// later requests naming it will reach.
+std::string NewSessionId() {
+  std::random_device seed;
+  std::mt19937_64 random(seed());
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()));
+  return hex;
 }
 
 void PrintSession(const ssm::v1::Session& s) {
@@ -72,17 +89,23 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
 // session(s) as JSON lines; export writes the state's bytes to stdout, import reads them from
 // stdin.
 int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& action,
-            const std::string& id) {
+            const std::string& given_id) {
   auto stub = ssm::v1::Inference::NewStub(channel);
+  // create and import name the new session here unless the user did.
+  const bool creates = action == "create" || action == "import";
+  const std::string id = creates && given_id.empty() ? NewSessionId() : given_id;
   grpc::ClientContext context;
-  Authorize(context);
+  PrepareCall(context, action == "list" ? "" : id);
   ssm::v1::Session session;
   grpc::Status status;
   if (action == "create") {
-    status = stub->CreateSession(&context, {}, &session);
+    ssm::v1::CreateSessionRequest request;
+    request.set_id(id);
+    status = stub->CreateSession(&context, request, &session);
   } else if (action == "import") {
     ssm::v1::SessionData data;
     data.set_data(std::string(std::istreambuf_iterator<char>(std::cin), {}));
+    data.set_id(id);
     status = stub->ImportSession(&context, data, &session);
   } else if (action == "get" || action == "fork" || action == "delete" || action == "export") {
     if (id.empty()) {
@@ -149,7 +172,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   request.set_session_id(f.session);
 
   grpc::ClientContext context;
-  Authorize(context);
+  PrepareCall(context, f.session);
   std::unique_ptr<grpc::ClientReader<ssm::v1::GenerateResponse>> stream =
       stub->Generate(&context, request);
   ssm::v1::GenerateResponse message, last;
@@ -236,7 +259,9 @@ int main(int argc, char** argv) {
   session->add_option("action", action, "create | list | get | fork | delete | export | import")
       ->required()
       ->check(CLI::IsMember({"create", "list", "get", "fork", "delete", "export", "import"}));
-  session->add_option("id", session_id, "Session id (get, fork, delete, export)");
+  session->add_option("id", session_id,
+                      "Session id (get, fork, delete, export; for create and import, the id to "
+                      "give the new session, random by default)");
   generate->callback([prompt, ids] {
     if (prompt->count() + ids->count() == 0)
       throw CLI::ValidationError("give --prompt or --prompt-ids");

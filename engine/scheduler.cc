@@ -438,27 +438,50 @@ SessionInfo Scheduler::Describe(const std::string& id, const Session& session) c
   return {.id = id, .tokens = session.fed_tokens + (session.unfed ? 1 : 0), .busy = session.busy};
 }
 
-std::string Scheduler::NewSessionId() {
-  return absl::StrCat(absl::Hex(session_id_rng_(), absl::kZeroPad16),
-                      absl::Hex(session_id_rng_(), absl::kZeroPad16));
+std::string_view SessionRoute(std::string_view id) { return id.substr(0, id.find('.')); }
+
+std::string Scheduler::RandomHex(int digits) {
+  std::string hex;
+  while (static_cast<int>(hex.size()) < digits) {
+    absl::StrAppend(&hex, absl::Hex(session_id_rng_(), absl::kZeroPad16));
+  }
+  return hex.substr(0, digits);
 }
 
-absl::StatusOr<std::pair<std::string, Scheduler::Session*>> Scheduler::AddSession() {
+absl::StatusOr<std::string> Scheduler::NewSessionId(const std::string& requested) {
+  if (requested.empty()) return RandomHex(32);
+  const bool valid =
+      requested.size() <= 64 && std::all_of(requested.begin(), requested.end(), [](char c) {
+        return absl::ascii_isalnum(c) || c == '_' || c == '-';
+      });
+  if (!valid) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session id \"", requested, "\" is not 1-64 characters of letters, digits, _ and -"));
+  }
+  if (sessions_.contains(requested)) {
+    return absl::AlreadyExistsError(absl::StrCat("session ", requested, " already exists"));
+  }
+  return requested;
+}
+
+absl::StatusOr<std::pair<std::string, Scheduler::Session*>> Scheduler::AddSession(
+    const std::string& id) {
   if (free_slots_.empty()) {
     return absl::ResourceExhaustedError(absl::StrCat("no free state slot for a new session (all ",
                                                      backend_.num_slots(), " in use)"));
   }
   Session session{.slot = free_slots_.back()};
   free_slots_.pop_back();
-  const std::string id = NewSessionId();
   return std::make_pair(id, &sessions_.emplace(id, session).first->second);
 }
 
 // Slots of idle sessions and free slots are touched by no running step, so they may be cleared
 // or copied here, off the engine thread.
-absl::StatusOr<SessionInfo> Scheduler::CreateSession() {
+absl::StatusOr<SessionInfo> Scheduler::CreateSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession();
+  absl::StatusOr<std::string> new_id = NewSessionId(id);
+  if (!new_id.ok()) return new_id.status();
+  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(*new_id);
   if (!added.ok()) return added.status();
   backend_.ClearSlot(added->second->slot);
   return Describe(added->first, *added->second);
@@ -473,7 +496,11 @@ absl::StatusOr<SessionInfo> Scheduler::ForkSession(const std::string& id) {
         absl::StrCat("session ", id, " is busy; fork it when idle"));
   }
   const Session copy = **source;  // AddSession may move the map's entries
-  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession();
+  std::string fork_id;
+  do {
+    fork_id = std::string(SessionRoute(id)) + "." + RandomHex(16);
+  } while (sessions_.contains(fork_id));
+  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(fork_id);
   if (!added.ok()) return added.status();
   backend_.CopySlot(copy.slot, added->second->slot);
   added->second->fed_tokens = copy.fed_tokens;
@@ -518,12 +545,15 @@ absl::StatusOr<std::string> Scheduler::ExportSession(const std::string& id) {
                         .state = backend_.ReadSlot((*session)->slot)});
 }
 
-absl::StatusOr<SessionInfo> Scheduler::ImportSession(std::string_view bytes) {
+absl::StatusOr<SessionInfo> Scheduler::ImportSession(std::string_view bytes,
+                                                     const std::string& id) {
   absl::StatusOr<SessionSnapshot> snapshot =
       DecodeSession(bytes, options_.model_fingerprint, backend_.slot_size());
   if (!snapshot.ok()) return snapshot.status();
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession();
+  absl::StatusOr<std::string> new_id = NewSessionId(id);
+  if (!new_id.ok()) return new_id.status();
+  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(*new_id);
   if (!added.ok()) return added.status();
   Session& session = *added->second;
   if (absl::Status s = backend_.WriteSlot(session.slot, snapshot->state); !s.ok()) return s;

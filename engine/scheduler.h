@@ -65,6 +65,10 @@ class RequestSink {
   virtual void OnFailed(const absl::Status& status) = 0;
 };
 
+// The part of a session id that picks its replica: the id up to its first '.' (forks are named
+// "<parent's route>.<suffix>", so they route where their parent lives).
+std::string_view SessionRoute(std::string_view id);
+
 struct SessionInfo {
   std::string id;
   int64_t tokens = 0;  // context length: tokens fed so far, plus the last sampled one
@@ -100,8 +104,11 @@ class Scheduler {
 
   // Sessions: a state slot kept between requests, so continuing a conversation costs only the
   // new tokens. Each holds one slot until deleted; ResourceExhausted when none is free.
-  absl::StatusOr<SessionInfo> CreateSession();
-  // A new session with a copy of the state (cheap: constant size). FailedPrecondition if busy.
+  // `id` is the client's choice (proto/ssm/v1/inference.proto says which ids are valid;
+  // InvalidArgument otherwise, AlreadyExists if taken), or empty for a random one.
+  absl::StatusOr<SessionInfo> CreateSession(const std::string& id = "");
+  // A new session with a copy of the state (cheap: constant size), named after its parent's
+  // route (SessionRoute). FailedPrecondition if busy.
   absl::StatusOr<SessionInfo> ForkSession(const std::string& id);
   absl::StatusOr<SessionInfo> GetSession(const std::string& id);
   std::vector<SessionInfo> ListSessions();
@@ -110,7 +117,8 @@ class Scheduler {
   // The session as bytes (engine/session_codec.h); FailedPrecondition while busy.
   absl::StatusOr<std::string> ExportSession(const std::string& id);
   // A new session from exported bytes, checked against this model.
-  absl::StatusOr<SessionInfo> ImportSession(std::string_view bytes);
+  // A new session from exported bytes, checked against this model; `id` as for CreateSession.
+  absl::StatusOr<SessionInfo> ImportSession(std::string_view bytes, const std::string& id = "");
 
   int32_t running() const { return running_count_.load(); }
   int32_t waiting() const { return waiting_count_.load(); }
@@ -131,8 +139,11 @@ class Scheduler {
   // As FindSession, but FailedPrecondition while a request runs on it.
   absl::StatusOr<Session*> FindIdleSession(const std::string& id, const char* action);
   SessionInfo Describe(const std::string& id, const Session& session) const;
-  std::string NewSessionId();
-  absl::StatusOr<std::pair<std::string, Session*>> AddSession();
+  std::string RandomHex(int digits);
+  // Takes a free slot for a session named `id` (already checked). Requires mutex_.
+  absl::StatusOr<std::pair<std::string, Session*>> AddSession(const std::string& id);
+  // The id for a new session from a client's choice (validated; empty: random). Requires mutex_.
+  absl::StatusOr<std::string> NewSessionId(const std::string& requested);
 
   absl::StatusOr<uint64_t> Enqueue(GenerationRequest request, std::shared_ptr<RequestSink> sink);
   void Loop();

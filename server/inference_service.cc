@@ -164,10 +164,10 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
 }
 
 grpc::ServerUnaryReactor* InferenceService::CreateSession(grpc::CallbackServerContext* context,
-                                                          const v1::CreateSessionRequest*,
+                                                          const v1::CreateSessionRequest* request,
                                                           v1::Session* response) {
   if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
-  return FinishWithSession(context, scheduler_.CreateSession(), response);
+  return FinishWithSession(context, scheduler_.CreateSession(request->id()), response);
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetSession(grpc::CallbackServerContext* context,
@@ -212,7 +212,8 @@ grpc::ServerUnaryReactor* InferenceService::ImportSession(grpc::CallbackServerCo
                                                           const v1::SessionData* request,
                                                           v1::Session* response) {
   if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
-  return FinishWithSession(context, scheduler_.ImportSession(request->data()), response);
+  return FinishWithSession(context, scheduler_.ImportSession(request->data(), request->id()),
+                           response);
 }
 
 }  // namespace ssm::server

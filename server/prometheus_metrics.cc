@@ -59,7 +59,13 @@ PrometheusMetrics::PrometheusMetrics(const std::string& bind_address, int slots,
                   .Register(*registry_)),
       running_(AddGauge(*registry_, "ssm_num_requests_running", "Requests in the engine loop")),
       waiting_(AddGauge(*registry_, "ssm_num_requests_waiting", "Requests waiting for a slot")),
-      sessions_(AddGauge(*registry_, "ssm_sessions", "Live sessions (all on the device tier)")),
+      // By tier: "device" (a slot in the state pool) is the only tier so far; a host tier for
+      // idle sessions would add its own series.
+      sessions_(BuildGauge()
+                    .Name("ssm_sessions")
+                    .Help("Live sessions, by the tier their state is on")
+                    .Register(*registry_)
+                    .Add({{"tier", "device"}})),
       slots_used_(AddGauge(*registry_, "ssm_state_pool_slots_used", "State slots in use")),
       state_bytes_(AddGauge(*registry_, "ssm_state_bytes", "Bytes of recurrent state in use")) {
   AddGauge(*registry_, "ssm_state_pool_slots", "State slots in the pool").Set(slots);

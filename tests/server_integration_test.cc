@@ -2,6 +2,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <regex>
 #include <thread>
@@ -176,10 +177,17 @@ TEST_F(ServerTest, BadRequestsGetClearStatuses) {
 
 class SessionTest : public ServerTest {
  protected:
-  v1::Session Create() {
+  v1::Session Create(const std::string& id = "", grpc::Status* status = nullptr) {
     grpc::ClientContext context;
+    v1::CreateSessionRequest request;
+    request.set_id(id);
     v1::Session session;
-    EXPECT_TRUE(stub_->CreateSession(&context, {}, &session).ok());
+    const grpc::Status s = stub_->CreateSession(&context, request, &session);
+    if (status != nullptr) {
+      *status = s;
+    } else {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
     return session;
   }
   v1::Session Get(const std::string& id, grpc::Status* status = nullptr) {
@@ -224,6 +232,8 @@ TEST_F(SessionTest, ForkGivesTwoIndependentIdenticalContinuations) {
   v1::Session fork;
   ASSERT_TRUE(stub_->ForkSession(&context, fork_request, &fork).ok());
   EXPECT_NE(fork.id(), session.id());
+  // The fork keeps its parent's route, so a gateway hashing on it finds the same replica.
+  EXPECT_EQ(fork.id().substr(0, fork.id().find('.')), session.id()) << fork.id();
   EXPECT_EQ(fork.tokens(), 8);
   const StubResult original = Turn(session.id(), {40}, 7);
   const StubResult copy = Turn(fork.id(), {40}, 7);
@@ -233,6 +243,27 @@ TEST_F(SessionTest, ForkGivesTwoIndependentIdenticalContinuations) {
   ASSERT_TRUE(Turn(fork.id(), {41, 42}, 3).status.ok());
   EXPECT_EQ(Get(session.id()).tokens(), 16);
   EXPECT_EQ(Get(fork.id()).tokens(), 21);
+}
+
+// Clients name sessions so that a create reaches the replica that later requests will.
+TEST_F(SessionTest, ClientChosenIdsAreCheckedAndKept) {
+  EXPECT_EQ(Create("chat-42").id(), "chat-42");
+  grpc::Status status;
+  Create("chat-42", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  for (const std::string& bad :
+       {std::string("a.b"), std::string("with space"), std::string(65, 'x')}) {
+    Create(bad, &status);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(status.error_message().find("session id"), std::string::npos);
+  }
+  // The client picks a fresh id for create unless given one, and prints it.
+  const Outcome named = RunClient("--target " + server_->target() + " session create mine");
+  ASSERT_EQ(named.exit_code, 0) << named.output;
+  EXPECT_EQ(nlohmann::json::parse(named.output)["id"], "mine");
+  const Outcome fresh = RunClient("--target " + server_->target() + " session create");
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.output;
+  EXPECT_EQ(nlohmann::json::parse(fresh.output)["id"].get<std::string>().size(), 32u);
 }
 
 TEST_F(SessionTest, OneRequestAtATimeAndClearErrors) {
@@ -479,6 +510,33 @@ TEST_F(ServerTest, MetricsCountWhatHappened) {
   EXPECT_NE(metrics.find("ssm_request_errors_total{code=\"invalid_argument\"} 1"),
             std::string::npos);
   EXPECT_NE(metrics.find("ssm_build_info{version="), std::string::npos);
+}
+
+// The Grafana dashboard (deploy/grafana/) charts only metrics this server exports: every ssm_*
+// name in its queries, less a histogram's _bucket/_sum/_count suffix, has a # TYPE line in a
+// live scrape. Labelled series appear once used, so a request and an error come first.
+TEST_F(ServerTest, DashboardQueriesNameExportedMetrics) {
+  ASSERT_TRUE(Generate(*stub_, GreedyRequest({1, 2}, 2)).status.ok());
+  EXPECT_FALSE(Generate(*stub_, GreedyRequest({}, 2)).status.ok());
+  const std::string metrics = server_->ScrapeMetrics();
+  std::ifstream in(testing::SourceDir() + "/deploy/grafana/dashboards/ssm-serve.json");
+  ASSERT_TRUE(in) << "dashboard not found";
+  const nlohmann::json dashboard = nlohmann::json::parse(in);
+  const std::regex metric_name("ssm_[a-z0-9_]+");
+  const std::regex histogram_suffix("_(bucket|sum|count)$");
+  int names = 0;
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    for (const nlohmann::json& target : panel.at("targets")) {
+      const std::string expr = target.at("expr");
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric_name), end; it != end; ++it) {
+        const std::string name = std::regex_replace(it->str(), histogram_suffix, "");
+        EXPECT_NE(metrics.find("# TYPE " + name + " "), std::string::npos)
+            << "panel \"" << panel.at("title").get<std::string>() << "\" queries " << name;
+        ++names;
+      }
+    }
+  }
+  EXPECT_GE(names, 10);
 }
 
 TEST(ServerLimitsTest, FullQueueIsResourceExhaustedAndCancelFreesTheSlot) {

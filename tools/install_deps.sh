@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # Installs every system package ssm-serve needs to build and test, from the distribution's archive.
 # The README, .ci/run and the Dockerfile all call this one script, so there is one list to keep.
-# Verified on Debian 12 (bookworm).
+# Verified on Debian 12 (bookworm). Written for Ubuntu 24.04 (noble), the base of the CUDA 13
+# images, too, where only the sanitizer runtime's version differs; not verified there (see
+# docs/deploy.md).
 set -euo pipefail
+
+# The compiler-rt package follows the distribution's default clang.
+. /etc/os-release
+case "${VERSION_CODENAME:-}" in
+  bookworm) clang_rt=libclang-rt-14-dev ;;
+  noble) clang_rt=libclang-rt-18-dev ;;
+  *)
+    echo "install_deps: ${PRETTY_NAME:-this system} is not one the project knows;" \
+      "Debian 12 and Ubuntu 24.04 are" >&2
+    exit 1
+    ;;
+esac
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git python3 openssl
   clang-format
-  clang libclang-rt-14-dev   # libFuzzer and sanitizers for tools/run_fuzzers.sh
+  clang "$clang_rt"         # libFuzzer and sanitizers for tools/run_fuzzers.sh
   libblis-openmp-dev         # CPU matmuls (BLIS); the OpenMP build shares our thread pool
   libgtest-dev libgmock-dev  # unit tests
   libspdlog-dev libfmt-dev   # logging
@@ -17,6 +31,7 @@ packages=(
   prometheus-cpp-dev         # metrics exposer
   libpcre2-dev libutf8proc-dev  # tokenizer: Unicode regex and NFC
   libcli11-dev               # command lines of ssm-run, ssm-server, ssm-client
+  python3-yaml               # tools/check_deploy.py reads the deployment files
 )
 
 missing=()

@@ -12,8 +12,7 @@ model=${1:-models/tinystories-mamba}
 prompt=${2:-Once upon a time}
 port=${SSM_PORT:-50051}
 bash tools/install_deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build --target ssm-server ssm-client
+SSM_BUILD_TARGETS="ssm-server ssm-client" bash tools/build.sh
 
 log=build/quickstart-server.log
 echo "starting ssm-server on $model (log: $log)"

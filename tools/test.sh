@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build
+bash tools/build.sh
 bash tools/check_format.sh
+python3 tools/check_deploy.py
 (cd build && ctest --output-on-failure -j"$(nproc)")
 bash tools/run_fuzzers.sh "${SSM_FUZZ_SECONDS:-20}"

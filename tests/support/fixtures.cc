@@ -25,6 +25,8 @@ std::string SourcePath(const std::string& relative, const char* built_in) {
 
 }  // namespace
 
+std::string SourceDir() { return SourcePath("", SSM_SOURCE_DIR_BUILT); }
+
 std::string FixturesDir() { return SourcePath("tests/fixtures", SSM_FIXTURES_DIR); }
 
 std::vector<std::string> FixtureNames() {

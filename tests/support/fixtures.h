@@ -16,6 +16,7 @@ struct ExpectedPrompt {
   std::string greedy_text;
 };
 
+std::string SourceDir();                  // the source tree (or $SSM_SOURCE_DIR)
 std::string FixturesDir();                // tests/fixtures in the source tree
 std::vector<std::string> FixtureNames();  // every model folder there, sorted
 std::string FixturePath(const std::string& name);
