@@ -8,10 +8,11 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
-#include <random>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "client/bench/bench_command.h"
+#include "client/session_id.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "ssm/v1/inference.grpc.pb.h"
 
@@ -46,19 +47,8 @@ void PrepareCall(grpc::ClientContext& context, const std::string& session_id = "
     context.AddMetadata("authorization", std::string("Bearer ") + token);
   }
   if (!session_id.empty()) {
-    context.AddMetadata("x-session-id", session_id.substr(0, session_id.find('.')));
+    context.AddMetadata("x-session-id", ssm::client::SessionRoute(session_id));
   }
-}
-
-// A fresh session id, chosen here so that a create or import is routed to the replica that
-// later requests naming it will reach.
-std::string NewSessionId() {
-  std::random_device seed;
-  std::mt19937_64 random(seed());
-  char hex[33];
-  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(random()),
-                static_cast<unsigned long long>(random()));
-  return hex;
 }
 
 void PrintSession(const ssm::v1::Session& s) {
@@ -93,7 +83,7 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
   auto stub = ssm::v1::Inference::NewStub(channel);
   // create and import name the new session here unless the user did.
   const bool creates = action == "create" || action == "import";
-  const std::string id = creates && given_id.empty() ? NewSessionId() : given_id;
+  const std::string id = creates && given_id.empty() ? ssm::client::NewSessionId() : given_id;
   grpc::ClientContext context;
   PrepareCall(context, action == "list" ? "" : id);
   ssm::v1::Session session;
@@ -262,6 +252,8 @@ int main(int argc, char** argv) {
   session->add_option("id", session_id,
                       "Session id (get, fork, delete, export; for create and import, the id to "
                       "give the new session, random by default)");
+  ssm::bench::Options bench_options;
+  CLI::App* bench = ssm::bench::AddBenchCommand(app, bench_options);
   generate->callback([prompt, ids] {
     if (prompt->count() + ids->count() == 0)
       throw CLI::ValidationError("give --prompt or --prompt-ids");
@@ -284,5 +276,6 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(target, credentials);
   if (health->parsed()) return Health(channel);
   if (session->parsed()) return Session(channel, action, session_id);
+  if (bench->parsed()) return ssm::bench::RunBench(channel, bench_options);
   return Generate(channel, f);
 }
