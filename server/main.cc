@@ -75,6 +75,16 @@ absl::StatusOr<std::string> BearerToken(const Flags& flags) {
   return token;
 }
 
+// The --model folder, or for "random:SHAPE" random weights of a published shape (benchmarks
+// at sizes whose checkpoints are not at hand).
+absl::StatusOr<std::unique_ptr<ssm::Model>> LoadModel(const std::string& model) {
+  constexpr std::string_view kRandom = "random:";
+  if (!model.starts_with(kRandom)) return ssm::Model::Load(model);
+  absl::StatusOr<ssm::ModelConfig> shape = ssm::PublishedShape(model.substr(kRandom.size()));
+  if (!shape.ok()) return shape.status();
+  return ssm::Model::Random(*shape, /*seed=*/1);
+}
+
 // The ids that end a generation: config.json's eos_token_id, else the tokenizer's <|endoftext|>.
 std::vector<int32_t> EndOfTextIds(const ssm::ModelConfig& config, const ssm::Tokenizer* tokenizer) {
   if (!config.eos_token_ids.empty() || tokenizer == nullptr) return config.eos_token_ids;
@@ -90,7 +100,7 @@ int Serve(const Flags& flags) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<ssm::Model>> model = ssm::Model::Load(flags.model);
+  absl::StatusOr<std::unique_ptr<ssm::Model>> model = LoadModel(flags.model);
   if (!model.ok()) {
     spdlog::error("cannot load the model: {}", model.status().ToString());
     return 1;
@@ -176,7 +186,9 @@ int Serve(const Flags& flags) {
 int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{"ssm-server: gRPC inference server for Mamba models"};
-  app.add_option("--model", flags.model, "Model folder (config.json, safetensors, tokenizer.json)")
+  app.add_option("--model", flags.model,
+                 "Model folder (config.json, safetensors, tokenizer.json), or random:SHAPE for "
+                 "random weights of a published shape (e.g. random:mamba-1.4b; benchmarks)")
       ->required();
   app.add_option("--listen", flags.listen, "Address to listen on");
   app.add_option("--port", flags.port, "gRPC port (0 picks a free one)")
