@@ -1,6 +1,7 @@
 // ssm-client: talks to ssm-server. `health` checks grpc.health.v1; `generate` streams a
 // completion to stdout as it arrives.
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "client/bench/bench_command.h"
 #include "client/session_id.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "ssm/v1/inference.grpc.pb.h"
 
 namespace {
@@ -35,6 +37,8 @@ struct GenerateFlags {
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   bool json = false;
+  bool logprobs = false;
+  int top_logprobs = 0;
   std::string session;
 };
 
@@ -138,6 +142,18 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
   return 0;
 }
 
+nlohmann::json ToJson(const google::protobuf::RepeatedPtrField<ssm::v1::TokenLogprobs>& tokens) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ssm::v1::TokenLogprobs& token : tokens) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const ssm::v1::TopLogprob& t : token.top()) {
+      top.push_back({{"token_id", t.token_id()}, {"logprob", t.logprob()}});
+    }
+    out.push_back({{"logprob", token.logprob()}, {"top", top}});
+  }
+  return out;
+}
+
 int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags& f) {
   auto stub = ssm::v1::Inference::NewStub(channel);
   ssm::v1::GenerateRequest request;
@@ -160,6 +176,8 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   request.mutable_stop_token_ids()->Assign(f.stop_token_ids.begin(), f.stop_token_ids.end());
   request.set_ignore_eos(f.ignore_eos);
   request.set_session_id(f.session);
+  request.set_logprobs(f.logprobs);
+  request.set_top_logprobs(f.top_logprobs);
 
   grpc::ClientContext context;
   PrepareCall(context, f.session);
@@ -173,10 +191,15 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
     ++messages;
     text += message.text();
     ids.insert(ids.end(), message.token_ids().begin(), message.token_ids().end());
-    if (!f.json) {
+    if (f.json) {
+      nlohmann::json line = {{"token_ids", message.token_ids()}, {"text", message.text()}};
+      if (message.logprobs_size() > 0) line["logprobs"] = ToJson(message.logprobs());
+      std::printf("%s\n",
+                  line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
       std::fwrite(message.text().data(), 1, message.text().size(), stdout);
-      std::fflush(stdout);
     }
+    std::fflush(stdout);
     last = message;
   }
   const grpc::Status status = stream->Finish();
@@ -185,28 +208,55 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
     std::printf("\n");
     return 0;
   }
-  std::string ids_json;
-  for (int32_t id : ids) ids_json += (ids_json.empty() ? "" : ",") + std::to_string(id);
-  std::string escaped;
-  for (char c : text) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-      escaped += buffer;
-    } else {
-      escaped += c;
+  const nlohmann::json summary = {
+      {"finish_reason", ssm::v1::FinishReason_Name(last.finish_reason())},
+      {"usage",
+       {{"prompt_tokens", last.usage().prompt_tokens()},
+        {"generated_tokens", last.usage().generated_tokens()},
+        {"session_tokens", last.usage().session_tokens()}}},
+      {"token_ids", ids},
+      {"text", text},
+      {"messages", messages},
+      {"time_to_first_token_seconds", last.timings().time_to_first_token_seconds()},
+      {"total_seconds", last.timings().total_seconds()}};
+  std::printf("%s\n",
+              summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  return 0;
+}
+
+// An interactive conversation: each line read is a turn, continued on one session whose state
+// keeps the whole conversation, so every turn costs only its own tokens. Ends at end of input
+// and deletes the session.
+int Chat(const std::shared_ptr<grpc::Channel>& channel, GenerateFlags f) {
+  auto stub = ssm::v1::Inference::NewStub(channel);
+  const std::string id = ssm::client::NewSessionId();
+  {
+    grpc::ClientContext context;
+    PrepareCall(context, id);
+    ssm::v1::CreateSessionRequest request;
+    request.set_id(id);
+    ssm::v1::Session session;
+    if (grpc::Status s = stub->CreateSession(&context, request, &session); !s.ok()) {
+      return Fail("chat", s);
     }
   }
-  std::printf(
-      "{\"text\":\"%s\",\"token_ids\":[%s],\"finish_reason\":\"%s\",\"prompt_tokens\":%d,"
-      "\"generated_tokens\":%d,\"session_tokens\":%lld,\"messages\":%d,"
-      "\"time_to_first_token_seconds\":%.6f,\"total_seconds\":%.6f}\n",
-      escaped.c_str(), ids_json.c_str(), ssm::v1::FinishReason_Name(last.finish_reason()).c_str(),
-      last.usage().prompt_tokens(), last.usage().generated_tokens(),
-      static_cast<long long>(last.usage().session_tokens()), messages,
-      last.timings().time_to_first_token_seconds(), last.timings().total_seconds());
-  return 0;
+  f.session = id;
+  const bool interactive = isatty(STDIN_FILENO);
+  int result = 0;
+  for (std::string line;;) {
+    if (interactive) std::fprintf(stderr, "> ");
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    f.prompt = line + "\n";
+    if ((result = Generate(channel, f)) != 0) break;
+  }
+  grpc::ClientContext context;
+  PrepareCall(context, id);
+  ssm::v1::DeleteSessionRequest request;
+  request.set_id(id);
+  ssm::v1::DeleteSessionResponse response;
+  stub->DeleteSession(&context, request, &response);
+  return result;
 }
 
 }  // namespace
@@ -241,7 +291,12 @@ int main(int argc, char** argv) {
   generate->add_option("--min-tokens", f.min_tokens, "No stopping before this many tokens");
   generate->add_option("--stop-token-ids", f.stop_token_ids, "Extra stop ids: 1,2")->delimiter(',');
   generate->add_flag("--ignore-eos", f.ignore_eos, "Do not stop at the end-of-text token");
-  generate->add_flag("--json", f.json, "Print one JSON object at the end instead of streaming");
+  generate->add_flag("--json", f.json,
+                     "One JSON line per streamed message (token_ids, text[, logprobs]), then a "
+                     "summary line (finish_reason, usage, all token_ids)");
+  generate->add_flag("--logprobs", f.logprobs, "Return each token's log-probability (with --json)");
+  generate->add_option("--top-logprobs", f.top_logprobs, "And the N most likely tokens (0-20)")
+      ->check(CLI::Range(0, 20));
   generate->add_option("--session", f.session, "Continue this session (see `session create`)");
   CLI::App* session =
       app.add_subcommand("session", "Manage sessions: create, list, get, fork, delete");
@@ -252,6 +307,13 @@ int main(int argc, char** argv) {
   session->add_option("id", session_id,
                       "Session id (get, fork, delete, export; for create and import, the id to "
                       "give the new session, random by default)");
+  CLI::App* chat = app.add_subcommand(
+      "chat", "Interactive: each line from stdin is a turn on one session (needs a tokenizer)");
+  chat->add_option("--max-tokens", f.max_tokens, "Most tokens per reply (0: server default)");
+  chat->add_option("--temperature", f.temperature, "0 is greedy");
+  chat->add_option("--top-p", f.top_p, "Nucleus probability mass (0 or 1: all)");
+  chat->add_option("--seed", f.seed, "Sampling seed (0: random)");
+  chat->add_option("--stop", f.stop, "Stop string (repeatable)");
   ssm::bench::Options bench_options;
   CLI::App* bench = ssm::bench::AddBenchCommand(app, bench_options);
   generate->callback([prompt, ids] {
@@ -277,5 +339,6 @@ int main(int argc, char** argv) {
   if (health->parsed()) return Health(channel);
   if (session->parsed()) return Session(channel, action, session_id);
   if (bench->parsed()) return ssm::bench::RunBench(channel, bench_options);
+  if (chat->parsed()) return Chat(channel, f);
   return Generate(channel, f);
 }

@@ -23,6 +23,7 @@ struct Scheduler::Active {
   std::vector<int32_t> generated;  // the last one is fed in the next step
   Clock::time_point submitted, started, first_token, last_token;
   std::vector<double> inter_token_seconds;
+  bool released = false;  // its slot or session went back (Release) before its sink heard
 };
 
 namespace {
@@ -93,6 +94,11 @@ absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
   for (const std::string& stop : request.stop_strings) {
     if (stop.empty()) return absl::InvalidArgumentError("a stop string is empty");
   }
+  if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs,
+                                                   "], got ", request.top_logprobs));
+  }
+  if (request.top_logprobs > 0) request.logprobs = true;
   if (request.sampling.seed == 0) request.sampling.seed = std::random_device()() | 1;
 
   auto active = std::make_unique<Active>();
@@ -191,17 +197,18 @@ void Scheduler::Admit() {
   }
   const absl::Status cancelled_status = absl::CancelledError("the request was cancelled");
   for (auto& a : dropped) {
-    Fail(*a, cancelled_status);
     if (!a->request.session_id.empty()) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (absl::StatusOr<Session*> session = FindSession(a->request.session_id); session.ok()) {
         (*session)->busy = false;
       }
     }
+    Fail(*a, cancelled_status);
   }
   for (uint64_t id : cancelled) {
     for (size_t i = 0; i < running_.size(); ++i) {
       if (running_[i]->id == id) {
+        Release(*running_[i]);
         Fail(*running_[i], cancelled_status);
         Retire(i);
         break;
@@ -243,7 +250,9 @@ void Scheduler::RunStep() {
   for (size_t b = 0; b < batch.size(); ++b) {
     const Active& a = *running_[owner[b]];
     const bool picks = a.fed + batch[b].tokens.size() >= a.request.prompt.size();
-    if (picks && (!a.sampler->IsPlainGreedy() || Early(a))) greedy_step = false;
+    if (picks && (!a.sampler->IsPlainGreedy() || Early(a) || a.request.logprobs)) {
+      greedy_step = false;
+    }
   }
   const Clock::time_point step_start = Clock::now();
   absl::Status forward;
@@ -257,6 +266,7 @@ void Scheduler::RunStep() {
   const double step_seconds = Seconds(Clock::now() - step_start);
   if (!forward.ok()) {
     for (size_t i = running_.size(); i-- > 0;) {
+      Release(*running_[i]);
       Fail(*running_[i], forward);
       Retire(i);
     }
@@ -269,8 +279,18 @@ void Scheduler::RunStep() {
     const bool prefill = a.fed < a.request.prompt.size();
     if (prefill) a.fed += batch[b].tokens.size();
     if (a.fed < a.request.prompt.size()) continue;  // more prompt to feed before sampling
-    const int64_t vocab = backend_.vocab_size();
-    Emit(a, greedy_step ? next_[b] : Pick(a, std::span<const float>(&logits_[b * vocab], vocab)));
+    if (greedy_step) {
+      Emit(a, next_[b], {});
+    } else {
+      const int64_t vocab = backend_.vocab_size();
+      const std::span<const float> row(&logits_[b * vocab], vocab);
+      const int32_t token = Pick(a, row);
+      std::vector<TokenLogprobs> logprobs;
+      if (a.request.logprobs) {
+        logprobs.push_back(ComputeLogprobs(row, token, a.request.top_logprobs));
+      }
+      Emit(a, token, logprobs);
+    }
     if (a.sink == nullptr) finished.push_back(owner[b]);
   }
   std::sort(finished.rbegin(), finished.rend());
@@ -309,7 +329,7 @@ int32_t Scheduler::Pick(Active& a, std::span<const float> logits) {
   return a.sampler->Sample(logits, banned);
 }
 
-void Scheduler::Emit(Active& a, int32_t token) {
+void Scheduler::Emit(Active& a, int32_t token, std::span<const TokenLogprobs> logprobs) {
   const auto& request = a.request;
   const bool early = Early(a);
   const Clock::time_point now = Clock::now();
@@ -340,13 +360,16 @@ void Scheduler::Emit(Active& a, int32_t token) {
       text += a.stop_strings->Flush();
     }
   }
-  a.sink->OnTokens({&a.generated.back(), 1}, text);
+  a.sink->OnTokens({&a.generated.back(), 1}, text, logprobs);
   if (!stop && !length) return;
+  // The session is free again before the client hears that the turn ended, so that a next
+  // turn sent right away finds it idle.
+  Release(a);
   int64_t session_tokens = 0;
   if (!a.request.session_id.empty()) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (absl::StatusOr<Session*> session = FindSession(a.request.session_id); session.ok()) {
-      session_tokens = (*session)->fed_tokens + static_cast<int64_t>(a.fed + a.generated.size());
+      session_tokens = Describe(a.request.session_id, **session).tokens;
     }
   }
   a.sink->OnFinished({.reason = stop ? FinishReason::kStop : FinishReason::kLength,
@@ -360,30 +383,30 @@ void Scheduler::Emit(Active& a, int32_t token) {
   a.sink = nullptr;  // marks it finished for RunStep
 }
 
-// Ends a running request. A temporary state's slot goes back to the pool; a session keeps its
-// slot and records what this turn fed (all of it, also when the turn was cut short), with the
-// last sampled token left for the next turn to feed.
 void Scheduler::Retire(size_t index) {
-  const Active& a = *running_[index];
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (a.request.session_id.empty()) {
-      free_slots_.push_back(a.slot);
-    } else if (absl::StatusOr<Session*> found = FindSession(a.request.session_id); found.ok()) {
-      Session& session = **found;
-      const size_t fed_generated = a.generated.empty() ? 0 : a.generated.size() - 1;
-      session.fed_tokens += static_cast<int64_t>(a.fed + fed_generated);
-      if (!a.generated.empty()) {
-        session.unfed = a.generated.back();
-      } else if (a.fed > 0) {
-        session.unfed.reset();  // it was the first token of this turn's prompt
-      }
-      session.busy = false;
-      session.last_used = Clock::now();
-    }
-  }
+  Release(*running_[index]);
   running_.erase(running_.begin() + index);
   running_count_ = static_cast<int32_t>(running_.size());
+}
+
+void Scheduler::Release(Active& a) {
+  if (a.released) return;
+  a.released = true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (a.request.session_id.empty()) {
+    free_slots_.push_back(a.slot);
+  } else if (absl::StatusOr<Session*> found = FindSession(a.request.session_id); found.ok()) {
+    Session& session = **found;
+    const size_t fed_generated = a.generated.empty() ? 0 : a.generated.size() - 1;
+    session.fed_tokens += static_cast<int64_t>(a.fed + fed_generated);
+    if (!a.generated.empty()) {
+      session.unfed = a.generated.back();
+    } else if (a.fed > 0) {
+      session.unfed.reset();  // it was the first token of this turn's prompt
+    }
+    session.busy = false;
+    session.last_used = Clock::now();
+  }
 }
 
 void Scheduler::Fail(Active& a, const absl::Status& status) {

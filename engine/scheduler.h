@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
 #include "engine/engine_observer.h"
+#include "engine/logprobs.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -39,6 +40,10 @@ struct GenerationRequest {
   // not looked for.
   int32_t min_tokens = 0;
   bool ignore_eos = false;
+  // Report each generated token's log-probability (engine/logprobs.h), with the top_logprobs
+  // most likely tokens of its step (0..kMaxTopLogprobs).
+  bool logprobs = false;
+  int32_t top_logprobs = 0;
 };
 
 enum class FinishReason { kLength, kStop };
@@ -59,8 +64,10 @@ class RequestSink {
  public:
   virtual ~RequestSink() = default;
   // New tokens and the text that became complete with them (never a split UTF-8 character;
-  // empty when the model has no tokenizer).
-  virtual void OnTokens(std::span<const int32_t> ids, std::string_view text) = 0;
+  // empty when the model has no tokenizer); logprobs has one entry per id if the request asked
+  // for them, else none.
+  virtual void OnTokens(std::span<const int32_t> ids, std::string_view text,
+                        std::span<const TokenLogprobs> logprobs) = 0;
   virtual void OnFinished(const GenerationSummary& summary) = 0;
   virtual void OnFailed(const absl::Status& status) = 0;
 };
@@ -153,9 +160,15 @@ class Scheduler {
   bool Early(const Active& a) const;
   // The request's next token from its logits, by its sampling parameters.
   int32_t Pick(Active& a, std::span<const float> logits);
-  // Records and streams a picked token, and finishes the request if it ends here.
-  void Emit(Active& a, int32_t token);
+  // Records and streams a picked token (with its logprobs, if asked for), and finishes the
+  // request if it ends here.
+  void Emit(Active& a, int32_t token, std::span<const TokenLogprobs> logprobs);
+  // Removes a running request (releasing it first if that has not happened).
   void Retire(size_t index);
+  // Gives back what a request held, once: a temporary state's slot returns to the pool; a
+  // session keeps its slot, records what this turn fed (all of it, also when cut short, with
+  // the last sampled token left for the next turn to feed) and becomes idle.
+  void Release(Active& a);
   // Tells the sink and the observer that a request failed (cancelled, error, shutdown).
   void Fail(Active& a, const absl::Status& status);
   void Report(const Active& a, const std::string& outcome);

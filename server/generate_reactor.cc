@@ -10,12 +10,22 @@ class GenerateReactor::Sink : public RequestSink {
  public:
   explicit Sink(GenerateReactor* reactor) : reactor_(reactor) {}
 
-  void OnTokens(std::span<const int32_t> ids, std::string_view text) override {
+  void OnTokens(std::span<const int32_t> ids, std::string_view text,
+                std::span<const TokenLogprobs> logprobs) override {
     std::lock_guard<std::mutex> detach(mutex_);
     if (reactor_ == nullptr) return;
     std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
     if (reactor_->final_ready_) return;
     for (int32_t id : ids) reactor_->pending_.add_token_ids(id);
+    for (const TokenLogprobs& token : logprobs) {
+      v1::TokenLogprobs* out = reactor_->pending_.add_logprobs();
+      out->set_logprob(token.logprob);
+      for (const TopLogprob& top : token.top) {
+        v1::TopLogprob* alternative = out->add_top();
+        alternative->set_token_id(top.token);
+        alternative->set_logprob(top.logprob);
+      }
+    }
     reactor_->pending_.mutable_text()->append(text);
     if (reactor_->pending_.token_ids_size() > reactor_->max_buffered_tokens_) {
       reactor_->scheduler_.Cancel(reactor_->request_id_);

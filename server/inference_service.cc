@@ -98,6 +98,8 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
   out.session_id = request.session_id();
   out.stop_strings.assign(request.stop().begin(), request.stop().end());
   out.min_tokens = request.min_tokens();
+  out.logprobs = request.logprobs();
+  out.top_logprobs = request.top_logprobs();
   return out;
 }
 

@@ -1,10 +1,13 @@
 // The real ssm-server process on loopback, driven by the real ssm-client and by a gRPC stub.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <future>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "engine/tokenizer/utf8.h"
@@ -26,6 +29,16 @@ const char kFixture[] = "mamba2_g2_bf16";  // no near-ties in its greedy continu
 
 using testing::JoinIds;
 using Outcome = testing::CommandOutcome;
+
+// ssm-client generate --json output: one JSON value per line.
+std::vector<nlohmann::json> JsonLines(const std::string& output) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
 
 // token, if given, goes in SSM_TOKEN.
 Outcome RunClient(const std::string& args, const std::string& token = "") {
@@ -87,12 +100,60 @@ TEST_F(ServerTest, ClientStreamsTheGreedyContinuationOfTransformers) {
     const Outcome run = RunClient("--target " + server_->target() + " generate --prompt-ids " +
                                   JoinIds(p.prompt_ids) + " --max-tokens 24 --ignore-eos --json");
     ASSERT_EQ(run.exit_code, 0) << run.output;
-    const nlohmann::json out = nlohmann::json::parse(run.output);
-    EXPECT_EQ(out["token_ids"].get<std::vector<int32_t>>(), p.greedy_ids);
-    EXPECT_EQ(out["finish_reason"], "FINISH_REASON_LENGTH");
-    EXPECT_EQ(out["prompt_tokens"], p.prompt_ids.size());
-    EXPECT_EQ(out["generated_tokens"], 24);
+    // One JSON line per streamed message, then the summary.
+    const std::vector<nlohmann::json> lines = JsonLines(run.output);
+    ASSERT_GE(lines.size(), 2u) << run.output;
+    std::vector<int32_t> streamed;
+    for (size_t i = 0; i + 1 < lines.size(); ++i) {
+      for (int32_t id : lines[i].at("token_ids")) streamed.push_back(id);
+      EXPECT_TRUE(lines[i].contains("text"));
+    }
+    const nlohmann::json& summary = lines.back();
+    EXPECT_EQ(streamed, p.greedy_ids);
+    EXPECT_EQ(summary["token_ids"].get<std::vector<int32_t>>(), p.greedy_ids);
+    EXPECT_EQ(summary["finish_reason"], "FINISH_REASON_LENGTH");
+    EXPECT_EQ(summary["usage"]["prompt_tokens"], p.prompt_ids.size());
+    EXPECT_EQ(summary["usage"]["generated_tokens"], 24);
   }
+}
+
+// Logprobs are the model's: after the prompt, log_softmax of the logits transformers computed.
+TEST_F(ServerTest, LogprobsAreTheModelsAndTopOnesComeSorted) {
+  const testing::ExpectedPrompt p = testing::LoadExpected(testing::FixturePath(kFixture))[1];
+  v1::GenerateRequest request = GreedyRequest(p.prompt_ids, 3);
+  request.set_top_logprobs(5);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, request);
+  std::vector<v1::TokenLogprobs> logprobs;
+  std::vector<int32_t> ids;
+  v1::GenerateResponse message;
+  while (reader->Read(&message)) {
+    ASSERT_EQ(message.logprobs_size(), message.token_ids_size());
+    ids.insert(ids.end(), message.token_ids().begin(), message.token_ids().end());
+    logprobs.insert(logprobs.end(), message.logprobs().begin(), message.logprobs().end());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(logprobs.size(), 3u);
+  const float max = *std::max_element(p.prompt_logits.begin(), p.prompt_logits.end());
+  double sum = 0;
+  for (float l : p.prompt_logits) sum += std::exp(l - max);
+  const float expected = p.prompt_logits[ids[0]] - max - static_cast<float>(std::log(sum));
+  EXPECT_NEAR(logprobs[0].logprob(), expected, 1e-3);
+  for (size_t i = 0; i < logprobs.size(); ++i) {
+    const v1::TokenLogprobs& t = logprobs[i];
+    ASSERT_EQ(t.top_size(), 5);
+    EXPECT_EQ(t.top(0).token_id(), ids[i]);  // greedy picks the most likely
+    EXPECT_FLOAT_EQ(t.top(0).logprob(), t.logprob());
+    for (int k = 1; k < t.top_size(); ++k) EXPECT_LE(t.top(k).logprob(), t.top(k - 1).logprob());
+    EXPECT_LE(t.logprob(), 0.0f);
+  }
+  request.set_top_logprobs(21);
+  EXPECT_EQ(Generate(*stub_, request).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const Outcome client =
+      RunClient("--target " + server_->target() + " generate --prompt-ids " +
+                JoinIds(p.prompt_ids) + " --max-tokens 2 --json --top-logprobs 3");
+  ASSERT_EQ(client.exit_code, 0) << client.output;
+  EXPECT_EQ(JsonLines(client.output).front()["logprobs"][0]["top"].size(), 3u) << client.output;
 }
 
 // The quick start's path: the demo model streams, as text, the story transformers wrote.
@@ -105,6 +166,20 @@ TEST(DemoModelServerTest, StreamsTheStoryTransformersWrote) {
                 "' --max-tokens " + std::to_string(p.greedy_ids.size()));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(run.output, p.greedy_text + "\n");
+}
+
+// ssm-client chat: every input line is a turn on one session; the session is gone afterwards.
+TEST(DemoModelServerTest, ChatContinuesOneSessionTurnByTurn) {
+  ServerProcess server({"--model", testing::DemoModelDir()});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const Outcome chat = RunClient("--target " + server.target() +
+                                 " chat --max-tokens 8 <<< $'Once upon a time\\nThe dog'");
+  ASSERT_EQ(chat.exit_code, 0) << chat.output;
+  // Each turn's reply ends with a newline (replies may hold more).
+  EXPECT_GE(std::count(chat.output.begin(), chat.output.end(), '\n'), 2) << chat.output;
+  EXPECT_GT(chat.output.size(), 10u);
+  const Outcome list = RunClient("--target " + server.target() + " session list");
+  EXPECT_EQ(list.output, "");
 }
 
 // 24 requests at once (8 slots, so some queue) each get what transformers computed alone.
