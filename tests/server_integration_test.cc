@@ -199,6 +199,35 @@ TEST_F(ServerTest, ConcurrentRequestsGetTheirOwnResults) {
   }
 }
 
+// Batching must not change results: 64 seeded, sampled requests at once (one engine step
+// holds all of them) each get what they get alone.
+TEST(ServerBatchingTest, SixtyFourAtOnceEqualAlone) {
+  ServerProcess server({"--model", testing::FixturePath(kFixture), "--slots", "64"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  auto request = [](int i) {
+    v1::GenerateRequest r = GreedyRequest({i % 200 + 1, (i * 7) % 200 + 1, (i * 13) % 200 + 1}, 16);
+    r.mutable_sampling()->set_temperature(0.9f);
+    r.mutable_sampling()->set_top_p(0.95f);
+    r.mutable_sampling()->set_seed(1000 + i);
+    return r;
+  };
+  std::vector<std::future<StubResult>> together;
+  for (int i = 0; i < 64; ++i) {
+    together.push_back(
+        std::async(std::launch::async, [&, i] { return Generate(*stub, request(i)); }));
+  }
+  std::vector<StubResult> batched;
+  for (auto& f : together) batched.push_back(f.get());
+  for (int i = 0; i < 64; i += 7) {
+    ASSERT_TRUE(batched[i].status.ok()) << batched[i].status.error_message();
+    const StubResult alone = Generate(*stub, request(i));
+    ASSERT_TRUE(alone.status.ok());
+    EXPECT_EQ(batched[i].ids, alone.ids) << "request " << i;
+  }
+}
+
 TEST_F(ServerTest, SeededSamplingIsReproducibleAndStopsAtStopIds) {
   v1::GenerateRequest request = GreedyRequest({5, 6, 7}, 40);
   request.mutable_sampling()->set_temperature(1.0f);
