@@ -79,6 +79,30 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   return serving ? 0 : 1;
 }
 
+// Streams a document into a session (AppendToSession) in pieces of whole lines of about 16 KiB,
+// so that pieces split where the tokenizer splits anyway and never inside a character.
+grpc::Status AppendDocument(ssm::v1::Inference::Stub& stub, grpc::ClientContext& context,
+                            const std::string& id, std::istream& in, ssm::v1::Session* session) {
+  constexpr size_t kPieceBytes = 16 << 10;
+  std::unique_ptr<grpc::ClientWriter<ssm::v1::AppendRequest>> writer =
+      stub.AppendToSession(&context, session);
+  ssm::v1::AppendRequest piece;
+  piece.set_session_id(id);
+  bool sent = false;
+  for (std::string line; std::getline(in, line);) {
+    piece.mutable_text()->append(line);
+    if (!in.eof()) piece.mutable_text()->push_back('\n');
+    if (piece.text().size() >= kPieceBytes) {
+      if (!writer->Write(piece)) break;  // the server ended the stream; Finish says why
+      sent = true;
+      piece.clear_text();
+    }
+  }
+  if (!piece.text().empty() || !sent) writer->Write(piece);
+  writer->WritesDone();
+  return writer->Finish();
+}
+
 // session create | list | get ID | fork ID | delete ID | export ID | import: prints the
 // session(s) as JSON lines; export writes the state's bytes to stdout, import reads them from
 // stdin.
@@ -101,7 +125,10 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
     data.set_data(std::string(std::istreambuf_iterator<char>(std::cin), {}));
     data.set_id(id);
     status = stub->ImportSession(&context, data, &session);
-  } else if (action == "get" || action == "fork" || action == "delete" || action == "export") {
+  } else if (action == "append" && !id.empty()) {
+    status = AppendDocument(*stub, context, id, std::cin, &session);
+  } else if (action == "get" || action == "fork" || action == "delete" || action == "export" ||
+             action == "append") {
     if (id.empty()) {
       std::fprintf(stderr, "ssm-client session %s: give the session id\n", action.c_str());
       return 2;
@@ -301,12 +328,17 @@ int main(int argc, char** argv) {
   CLI::App* session =
       app.add_subcommand("session", "Manage sessions: create, list, get, fork, delete");
   std::string action, session_id;
-  session->add_option("action", action, "create | list | get | fork | delete | export | import")
+  session
+      ->add_option("action", action,
+                   "create | list | get | fork | delete | export | import | append (a "
+                   "document from stdin into the session)")
       ->required()
-      ->check(CLI::IsMember({"create", "list", "get", "fork", "delete", "export", "import"}));
-  session->add_option("id", session_id,
-                      "Session id (get, fork, delete, export; for create and import, the id to "
-                      "give the new session, random by default)");
+      ->check(
+          CLI::IsMember({"create", "list", "get", "fork", "delete", "export", "import", "append"}));
+  session->add_option(
+      "id", session_id,
+      "Session id (get, fork, delete, export, append; for create and import, the id to "
+      "give the new session, random by default)");
   CLI::App* chat = app.add_subcommand(
       "chat", "Interactive: each line from stdin is a turn on one session (needs a tokenizer)");
   chat->add_option("--max-tokens", f.max_tokens, "Most tokens per reply (0: server default)");

@@ -67,6 +67,9 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request,
 absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
                                             std::shared_ptr<RequestSink> sink) {
   if (request.prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  if (request.prefill_only && request.session_id.empty()) {
+    return absl::InvalidArgumentError("only a session can be fed without generating");
+  }
   for (size_t i = 0; i < request.prompt.size(); ++i) {
     if (request.prompt[i] < 0 || request.prompt[i] >= backend_.vocab_size()) {
       return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " (id ", request.prompt[i],
@@ -249,7 +252,8 @@ void Scheduler::RunStep() {
   bool greedy_step = true;
   for (size_t b = 0; b < batch.size(); ++b) {
     const Active& a = *running_[owner[b]];
-    const bool picks = a.fed + batch[b].tokens.size() >= a.request.prompt.size();
+    const bool picks =
+        !a.request.prefill_only && a.fed + batch[b].tokens.size() >= a.request.prompt.size();
     if (picks && (!a.sampler->IsPlainGreedy() || Early(a) || a.request.logprobs)) {
       greedy_step = false;
     }
@@ -279,7 +283,9 @@ void Scheduler::RunStep() {
     const bool prefill = a.fed < a.request.prompt.size();
     if (prefill) a.fed += batch[b].tokens.size();
     if (a.fed < a.request.prompt.size()) continue;  // more prompt to feed before sampling
-    if (greedy_step) {
+    if (a.request.prefill_only) {
+      Finish(a, FinishReason::kLength);
+    } else if (greedy_step) {
       Emit(a, next_[b], {});
     } else {
       const int64_t vocab = backend_.vocab_size();
@@ -361,7 +367,11 @@ void Scheduler::Emit(Active& a, int32_t token, std::span<const TokenLogprobs> lo
     }
   }
   a.sink->OnTokens({&a.generated.back(), 1}, text, logprobs);
-  if (!stop && !length) return;
+  if (stop || length) Finish(a, stop ? FinishReason::kStop : FinishReason::kLength);
+}
+
+void Scheduler::Finish(Active& a, FinishReason reason) {
+  const Clock::time_point now = Clock::now();
   // The session is free again before the client hears that the turn ended, so that a next
   // turn sent right away finds it idle.
   Release(a);
@@ -372,14 +382,18 @@ void Scheduler::Emit(Active& a, int32_t token, std::span<const TokenLogprobs> lo
       session_tokens = Describe(a.request.session_id, **session).tokens;
     }
   }
-  a.sink->OnFinished({.reason = stop ? FinishReason::kStop : FinishReason::kLength,
-                      .prompt_tokens = a.user_prompt_tokens,
-                      .generated_tokens = static_cast<int32_t>(a.generated.size()),
-                      .session_tokens = session_tokens,
-                      .queue_seconds = Seconds(a.started - a.submitted),
-                      .time_to_first_token_seconds = Seconds(a.first_token - a.submitted),
-                      .total_seconds = Seconds(now - a.submitted)});
-  Report(a, stop ? "stop" : "length");
+  const bool any_token = !a.generated.empty();
+  a.sink->OnFinished(
+      {.reason = reason,
+       .prompt_tokens = a.user_prompt_tokens,
+       .generated_tokens = static_cast<int32_t>(a.generated.size()),
+       .session_tokens = session_tokens,
+       .queue_seconds = Seconds(a.started - a.submitted),
+       .time_to_first_token_seconds = any_token ? Seconds(a.first_token - a.submitted) : 0.0,
+       .total_seconds = Seconds(now - a.submitted)});
+  Report(a, a.request.prefill_only          ? "prefilled"
+            : reason == FinishReason::kStop ? "stop"
+                                            : "length");
   a.sink = nullptr;  // marks it finished for RunStep
 }
 

@@ -44,6 +44,9 @@ struct GenerationRequest {
   // most likely tokens of its step (0..kMaxTopLogprobs).
   bool logprobs = false;
   int32_t top_logprobs = 0;
+  // Only feed the prompt into the session and generate nothing (AppendToSession): the sink
+  // gets OnFinished once it is all in the state.
+  bool prefill_only = false;
 };
 
 enum class FinishReason { kLength, kStop };
@@ -163,6 +166,8 @@ class Scheduler {
   // Records and streams a picked token (with its logprobs, if asked for), and finishes the
   // request if it ends here.
   void Emit(Active& a, int32_t token, std::span<const TokenLogprobs> logprobs);
+  // Ends a request that completed: releases it, tells its sink and the observer.
+  void Finish(Active& a, FinishReason reason);
   // Removes a running request (releasing it first if that has not happened).
   void Retire(size_t index);
   // Gives back what a request held, once: a temporary state's slot returns to the pool; a

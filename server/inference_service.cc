@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/append_reactor.h"
 #include "server/generate_reactor.h"
 #include "server/status.h"
 
@@ -216,6 +217,11 @@ grpc::ServerUnaryReactor* InferenceService::ImportSession(grpc::CallbackServerCo
   if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
   return FinishWithSession(context, scheduler_.ImportSession(request->data(), request->id()),
                            response);
+}
+
+grpc::ServerReadReactor<v1::AppendRequest>* InferenceService::AppendToSession(
+    grpc::CallbackServerContext* context, v1::Session* response) {
+  return new AppendReactor(scheduler_, tokenizer_, response, Authorize(*context));
 }
 
 }  // namespace ssm::server

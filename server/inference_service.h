@@ -54,6 +54,8 @@ class InferenceService final : public v1::Inference::CallbackService {
   grpc::ServerUnaryReactor* ImportSession(grpc::CallbackServerContext* context,
                                           const v1::SessionData* request,
                                           v1::Session* response) override;
+  grpc::ServerReadReactor<v1::AppendRequest>* AppendToSession(grpc::CallbackServerContext* context,
+                                                              v1::Session* response) override;
 
  private:
   absl::StatusOr<GenerationRequest> ToEngineRequest(const v1::GenerateRequest& request) const;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -169,6 +170,28 @@ TEST(DemoModelServerTest, StreamsTheStoryTransformersWrote) {
 }
 
 // ssm-client chat: every input line is a turn on one session; the session is gone afterwards.
+TEST(DemoModelServerTest, ClientAppendsADocumentAsText) {
+  ServerProcess server({"--model", testing::DemoModelDir()});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const std::string dir = testing::MakeTempDir("append");
+  std::string document;
+  for (int i = 0; i < 400; ++i)
+    document += "Lily saw a big red ball in the park, number " + std::to_string(i) + ".\n";
+  testing::WriteFile(dir + "/story.txt", document);
+  const std::string target = "--target " + server.target();
+  ASSERT_EQ(RunClient(target + " session create story").exit_code, 0);
+  const Outcome appended = RunClient(target + " session append story < " + dir + "/story.txt");
+  ASSERT_EQ(appended.exit_code, 0) << appended.output;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      Tokenizer::Load(testing::DemoModelDir() + "/tokenizer.json");
+  ASSERT_TRUE(tokenizer.ok());
+  // The document is over 16 KiB, so it went in several pieces split after newlines, which the
+  // tokenizer splits at anyway: the count is the whole text's.
+  ASSERT_GT(document.size(), 16u << 10);
+  EXPECT_EQ(nlohmann::json::parse(appended.output)["tokens"],
+            (*tokenizer)->Encode(document)->size());
+}
+
 TEST(DemoModelServerTest, ChatContinuesOneSessionTurnByTurn) {
   ServerProcess server({"--model", testing::DemoModelDir()});
   ASSERT_NE(server.port(), 0) << server.output();
@@ -368,6 +391,52 @@ TEST_F(SessionTest, ClientChosenIdsAreCheckedAndKept) {
   const Outcome fresh = RunClient("--target " + server_->target() + " session create");
   ASSERT_EQ(fresh.exit_code, 0) << fresh.output;
   EXPECT_EQ(nlohmann::json::parse(fresh.output)["id"].get<std::string>().size(), 32u);
+}
+
+// A document streamed into a session in pieces is context like any prompt: continuing after
+// it equals one request on the document and the continuation's prompt.
+TEST_F(SessionTest, AppendedPiecesAreContextForTheNextTurn) {
+  const v1::Session session = Create("doc");
+  auto append = [&](const std::vector<v1::AppendRequest>& pieces, v1::Session* out) {
+    grpc::ClientContext context;
+    auto writer = stub_->AppendToSession(&context, out);
+    for (const v1::AppendRequest& piece : pieces) writer->Write(piece);
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  auto ids_piece = [](const std::string& session, std::vector<int32_t> ids) {
+    v1::AppendRequest piece;
+    piece.set_session_id(session);
+    piece.mutable_ids()->mutable_ids()->Assign(ids.begin(), ids.end());
+    return piece;
+  };
+  v1::Session appended;
+  ASSERT_TRUE(append({ids_piece("doc", {11, 12, 13}), ids_piece("", {14, 15})}, &appended).ok());
+  EXPECT_EQ(appended.tokens(), 5);
+  const StubResult continued = Turn("doc", {21, 22}, 6);
+  const StubResult at_once = Generate(*stub_, GreedyRequest({11, 12, 13, 14, 15, 21, 22}, 6));
+  ASSERT_TRUE(continued.status.ok() && at_once.status.ok());
+  EXPECT_EQ(continued.ids, at_once.ids);
+
+  struct Case {
+    std::vector<v1::AppendRequest> pieces;
+    grpc::StatusCode code;
+  };
+  v1::AppendRequest text;
+  text.set_session_id("doc");
+  text.set_text("no tokenizer here");
+  const std::vector<Case> cases = {
+      {{ids_piece("nope", {1})}, grpc::StatusCode::NOT_FOUND},
+      {{ids_piece("", {1})}, grpc::StatusCode::INVALID_ARGUMENT},
+      {{ids_piece("doc", {1}), ids_piece("other", {2})}, grpc::StatusCode::INVALID_ARGUMENT},
+      {{ids_piece("doc", {1, 4096})}, grpc::StatusCode::INVALID_ARGUMENT},
+      {{text}, grpc::StatusCode::FAILED_PRECONDITION},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    v1::Session out;
+    EXPECT_EQ(append(cases[i].pieces, &out).error_code(), cases[i].code) << "case " << i;
+  }
+  EXPECT_FALSE(Get("doc").busy());
 }
 
 TEST_F(SessionTest, OneRequestAtATimeAndClearErrors) {
