@@ -52,6 +52,18 @@ std::vector<float> Widened(const TensorView& tensor) {
   return values;
 }
 
+// A device copy of host bytes.
+absl::StatusOr<DeviceBuffer> Upload(const void* data, size_t bytes) {
+  absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(bytes);
+  if (!buffer.ok()) return buffer.status();
+  if (absl::Status s = CudaStatus(cudaMemcpy(buffer->get(), data, bytes, cudaMemcpyHostToDevice),
+                                  "uploading a weight");
+      !s.ok()) {
+    return s;
+  }
+  return buffer;
+}
+
 // Room for n, grown in powers of two so a slowly growing step size reallocates rarely.
 int64_t GrownCapacity(int64_t have, int64_t need) {
   int64_t capacity = std::max<int64_t>(have, 16);
@@ -188,14 +200,8 @@ absl::StatusOr<const float*> CudaBackend::UploadVector(const TensorView* tensor,
   if (negative_exp) {
     for (float& v : values) v = -std::exp(v);
   }
-  absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(values.size() * sizeof(float));
+  absl::StatusOr<DeviceBuffer> buffer = Upload(values.data(), values.size() * sizeof(float));
   if (!buffer.ok()) return buffer.status();
-  if (absl::Status s = CudaStatus(
-          cudaMemcpy(buffer->get(), values.data(), buffer->bytes(), cudaMemcpyHostToDevice),
-          "uploading a weight");
-      !s.ok()) {
-    return s;
-  }
   return weights_.emplace_back(*std::move(buffer)).get<const float>();
 }
 
@@ -204,32 +210,22 @@ absl::StatusOr<Matrix> CudaBackend::UploadMatrix(const TensorView* tensor) {
   const int64_t rows = tensor->shape.front(), cols = tensor->NumElements() / rows;
   const bool narrow = options_.bf16_matrices && tensor->dtype != DType::kBF16;
   const ElementType type = narrow ? ElementType::kBF16 : ToElementType(tensor->dtype);
-  absl::StatusOr<DeviceBuffer> buffer =
-      DeviceBuffer::Allocate(rows * cols * kernels::cuda::ElementBytes(type));
-  if (!buffer.ok()) return buffer.status();
+  absl::StatusOr<DeviceBuffer> buffer;
   if (!narrow) {
-    if (absl::Status s = CudaStatus(cudaMemcpy(buffer->get(), tensor->bytes.data(), buffer->bytes(),
-                                               cudaMemcpyHostToDevice),
-                                    "uploading a weight");
-        !s.ok()) {
-      return s;
-    }
+    buffer = Upload(tensor->bytes.data(), tensor->bytes.size());
   } else {  // widen on the host, round to bf16 on the device
     const std::vector<float> values = Widened(*tensor);
-    absl::StatusOr<DeviceBuffer> staging = DeviceBuffer::Allocate(values.size() * sizeof(float));
+    absl::StatusOr<DeviceBuffer> staging = Upload(values.data(), values.size() * sizeof(float));
     if (!staging.ok()) return staging.status();
-    if (absl::Status s = CudaStatus(
-            cudaMemcpy(staging->get(), values.data(), staging->bytes(), cudaMemcpyHostToDevice),
-            "uploading a weight");
-        !s.ok()) {
-      return s;
-    }
+    buffer = DeviceBuffer::Allocate(rows * cols * kernels::cuda::ElementBytes(type));
+    if (!buffer.ok()) return buffer.status();
     kernels::cuda::Narrow(staging->get<float>(), rows, cols, cols, buffer->get(), type, stream_);
     if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "narrowing a weight");
         !s.ok()) {
       return s;
     }
   }
+  if (!buffer.ok()) return buffer.status();
   return Matrix{.data = weights_.emplace_back(*std::move(buffer)).get(),
                 .type = type,
                 .rows = rows,
