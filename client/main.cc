@@ -79,6 +79,24 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   return serving ? 0 : 1;
 }
 
+// Streams exported session bytes to the server in pieces (a state can exceed a message).
+grpc::Status ImportState(ssm::v1::Inference::Stub& stub, grpc::ClientContext& context,
+                         const std::string& id, std::istream& in, ssm::v1::Session* session) {
+  constexpr size_t kPieceBytes = 512 << 10;
+  std::unique_ptr<grpc::ClientWriter<ssm::v1::SessionData>> writer =
+      stub.ImportSession(&context, session);
+  ssm::v1::SessionData piece;
+  piece.set_id(id);
+  std::string buffer(kPieceBytes, '\0');
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+    piece.set_data(buffer.data(), in.gcount());
+    if (!writer->Write(piece)) break;  // the server ended the stream; Finish says why
+    piece.clear_id();
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
 // Streams a document into a session (AppendToSession) in pieces of whole lines of about 16 KiB,
 // so that pieces split where the tokenizer splits anyway and never inside a character.
 grpc::Status AppendDocument(ssm::v1::Inference::Stub& stub, grpc::ClientContext& context,
@@ -121,10 +139,7 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
     request.set_id(id);
     status = stub->CreateSession(&context, request, &session);
   } else if (action == "import") {
-    ssm::v1::SessionData data;
-    data.set_data(std::string(std::istreambuf_iterator<char>(std::cin), {}));
-    data.set_id(id);
-    status = stub->ImportSession(&context, data, &session);
+    status = ImportState(*stub, context, id, std::cin, &session);
   } else if (action == "append" && !id.empty()) {
     status = AppendDocument(*stub, context, id, std::cin, &session);
   } else if (action == "get" || action == "fork" || action == "delete" || action == "export" ||
@@ -140,10 +155,12 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
     } else if (action == "export") {
       ssm::v1::ExportSessionRequest request;
       request.set_id(id);
-      ssm::v1::SessionData data;
-      status = stub->ExportSession(&context, request, &data);
+      auto reader = stub->ExportSession(&context, request);
+      for (ssm::v1::SessionData piece; reader->Read(&piece);) {
+        std::fwrite(piece.data().data(), 1, piece.data().size(), stdout);
+      }
+      status = reader->Finish();
       if (!status.ok()) return Fail("session export", status);
-      std::fwrite(data.data().data(), 1, data.data().size(), stdout);
       return 0;
     } else if (action == "fork") {
       ssm::v1::ForkSessionRequest request;

@@ -4,10 +4,14 @@
 #include "absl/strings/str_cat.h"
 #include "server/append_reactor.h"
 #include "server/generate_reactor.h"
+#include "server/session_transfer.h"
 #include "server/status.h"
 
 namespace ssm::server {
 namespace {
+
+// Pieces of exported sessions: half the smallest message size limit the server accepts.
+constexpr size_t kSessionPieceBytes = 512 << 10;
 
 grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
                                       const absl::Status& status) {
@@ -202,21 +206,16 @@ grpc::ServerUnaryReactor* InferenceService::ForkSession(grpc::CallbackServerCont
   return FinishWithSession(context, scheduler_.ForkSession(request->id()), response);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ExportSession(grpc::CallbackServerContext* context,
-                                                          const v1::ExportSessionRequest* request,
-                                                          v1::SessionData* response) {
-  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
-  absl::StatusOr<std::string> data = scheduler_.ExportSession(request->id());
-  if (data.ok()) response->set_data(*std::move(data));
-  return FinishUnary(context, data.status());
+grpc::ServerWriteReactor<v1::SessionData>* InferenceService::ExportSession(
+    grpc::CallbackServerContext* context, const v1::ExportSessionRequest* request) {
+  return new ExportReactor(scheduler_, request->id(), kSessionPieceBytes, Authorize(*context));
 }
 
-grpc::ServerUnaryReactor* InferenceService::ImportSession(grpc::CallbackServerContext* context,
-                                                          const v1::SessionData* request,
-                                                          v1::Session* response) {
-  if (absl::Status denied = Authorize(*context); !denied.ok()) return FinishUnary(context, denied);
-  return FinishWithSession(context, scheduler_.ImportSession(request->data(), request->id()),
-                           response);
+grpc::ServerReadReactor<v1::SessionData>* InferenceService::ImportSession(
+    grpc::CallbackServerContext* context, v1::Session* response) {
+  // A state of this model, its header and checksum: anything longer is not one.
+  const size_t max_bytes = state_bytes_per_session_ + (1 << 20);
+  return new ImportReactor(scheduler_, max_bytes, response, Authorize(*context));
 }
 
 grpc::ServerReadReactor<v1::AppendRequest>* InferenceService::AppendToSession(

@@ -48,12 +48,10 @@ class InferenceService final : public v1::Inference::CallbackService {
   grpc::ServerUnaryReactor* ForkSession(grpc::CallbackServerContext* context,
                                         const v1::ForkSessionRequest* request,
                                         v1::Session* response) override;
-  grpc::ServerUnaryReactor* ExportSession(grpc::CallbackServerContext* context,
-                                          const v1::ExportSessionRequest* request,
-                                          v1::SessionData* response) override;
-  grpc::ServerUnaryReactor* ImportSession(grpc::CallbackServerContext* context,
-                                          const v1::SessionData* request,
-                                          v1::Session* response) override;
+  grpc::ServerWriteReactor<v1::SessionData>* ExportSession(
+      grpc::CallbackServerContext* context, const v1::ExportSessionRequest* request) override;
+  grpc::ServerReadReactor<v1::SessionData>* ImportSession(grpc::CallbackServerContext* context,
+                                                          v1::Session* response) override;
   grpc::ServerReadReactor<v1::AppendRequest>* AppendToSession(grpc::CallbackServerContext* context,
                                                               v1::Session* response) override;
 

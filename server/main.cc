@@ -212,8 +212,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 30));
   app.add_option("--drain-seconds", flags.drain_seconds, "On SIGTERM, how long streams may finish")
       ->check(CLI::Range(0, 3600));
-  app.add_option("--max-message-bytes", flags.max_message_bytes, "gRPC message size limit")
-      ->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--max-message-bytes", flags.max_message_bytes,
+                 "gRPC message size limit (at least 1 MiB; sessions move in 512 KiB pieces)")
+      ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_option("--max-buffered-tokens", flags.max_buffered_tokens,
                  "A stream whose reader falls this many tokens behind is ended")
       ->check(CLI::Range(1, 1 << 24));

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <regex>
@@ -513,6 +514,30 @@ TEST_F(SessionTest, ExportedSessionContinuesIdenticallyInAnotherProcess) {
       RunClient("--target " + other.target() + " session import < <(head -c 100 " + path + ")");
   EXPECT_EQ(damaged.exit_code, 1);
   EXPECT_NE(damaged.output.find("INVALID_ARGUMENT"), std::string::npos) << damaged.output;
+}
+
+// A state far larger than the message size limit moves in pieces: a Mamba-2 130M-shaped model
+// has 19 MB of state per session; messages are capped at 1 MiB here.
+TEST(SessionTransferTest, StatesLargerThanAMessageMoveInPieces) {
+  ServerProcess server({"--model", "random:mamba2-130m", "--max-message-bytes", "1048576"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const std::string target = "--target " + server.target();
+  ASSERT_EQ(RunClient(target + " session create big").exit_code, 0);
+  ASSERT_EQ(
+      RunClient(target + " generate --prompt-ids 5,6,7 --max-tokens 3 --session big").exit_code, 0);
+  const std::string path = testing::MakeTempDir("transfer") + "/big.state";
+  const Outcome exported = RunClient(target + " session export big > " + path);
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_GT(std::filesystem::file_size(path), 16u << 20);
+  const Outcome imported = RunClient(target + " session import copy < " + path);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_EQ(nlohmann::json::parse(imported.output)["tokens"], 6);
+  const std::string next = " generate --prompt-ids 9 --max-tokens 4 --json --session ";
+  const Outcome original = RunClient(target + next + "big");
+  const Outcome copy = RunClient(target + next + "copy");
+  ASSERT_EQ(original.exit_code, 0) << original.output;
+  EXPECT_EQ(JsonLines(original.output).back()["token_ids"],
+            JsonLines(copy.output).back()["token_ids"]);
 }
 
 TEST_F(SessionTest, SessionsAreCappedBySlots) {
