@@ -56,8 +56,9 @@ void PrepareCall(grpc::ClientContext& context, const std::string& session_id = "
 }
 
 void PrintSession(const ssm::v1::Session& s) {
-  std::printf("{\"id\":\"%s\",\"tokens\":%lld,\"busy\":%s}\n", s.id().c_str(),
-              static_cast<long long>(s.tokens()), s.busy() ? "true" : "false");
+  const nlohmann::json line = {
+      {"id", s.id()}, {"tokens", s.tokens()}, {"busy", s.busy()}, {"tier", s.tier()}};
+  std::printf("%s\n", line.dump().c_str());
 }
 
 int Fail(const char* what, const grpc::Status& status) {

@@ -14,7 +14,8 @@ struct StepStats {
   int64_t tokens = 0;     // tokens fed
   int32_t running = 0;
   int32_t waiting = 0;
-  int32_t sessions = 0;
+  int32_t sessions = 0;  // all of them; sessions_on_host of them on the host tier
+  int32_t sessions_on_host = 0;
   int32_t slots_used = 0;
 };
 

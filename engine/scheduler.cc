@@ -127,6 +127,9 @@ absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
       return absl::FailedPreconditionError(
           absl::StrCat("session ", active->request.session_id, " is busy with another request"));
     }
+    if ((*session)->slot < 0) {
+      if (absl::Status s = BringToDevice(**session); !s.ok()) return s;
+    }
     (*session)->busy = true;
     active->slot = (*session)->slot;
     if ((*session)->unfed) {
@@ -185,12 +188,12 @@ void Scheduler::Admit() {
     // Oldest first. A session's turn brings its own slot; others take a free one.
     for (auto it = queue_.begin(); it != queue_.end();) {
       if ((*it)->slot < 0) {
-        if (free_slots_.empty()) {
+        absl::StatusOr<int32_t> slot = TakeSlot();
+        if (!slot.ok()) {
           ++it;
           continue;
         }
-        (*it)->slot = free_slots_.back();
-        free_slots_.pop_back();
+        (*it)->slot = *slot;
         backend_.ClearSlot((*it)->slot);
       }
       admitted.push_back(std::move(*it));
@@ -315,6 +318,7 @@ void Scheduler::ReportStep(double seconds, size_t sequences, int64_t tokens) {
     std::lock_guard<std::mutex> lock(mutex_);
     stats.waiting = static_cast<int32_t>(queue_.size());
     stats.sessions = static_cast<int32_t>(sessions_.size());
+    stats.sessions_on_host = sessions_on_host_;
     stats.slots_used = backend_.num_slots() - static_cast<int32_t>(free_slots_.size());
   }
   observer_->OnStep(stats);
@@ -448,7 +452,7 @@ void Scheduler::ExpireIdleSessions() {
   absl::erase_if(sessions_, [&](const auto& entry) {
     const Session& session = entry.second;
     if (session.busy || session.last_used > cutoff) return false;
-    free_slots_.push_back(session.slot);
+    DropState(session);
     return true;
   });
 }
@@ -472,7 +476,10 @@ absl::StatusOr<Scheduler::Session*> Scheduler::FindIdleSession(const std::string
 }
 
 SessionInfo Scheduler::Describe(const std::string& id, const Session& session) const {
-  return {.id = id, .tokens = session.fed_tokens + (session.unfed ? 1 : 0), .busy = session.busy};
+  return {.id = id,
+          .tokens = session.fed_tokens + (session.unfed ? 1 : 0),
+          .busy = session.busy,
+          .tier = session.slot >= 0 ? "device" : "host"};
 }
 
 std::string_view SessionRoute(std::string_view id) { return id.substr(0, id.find('.')); }
@@ -501,15 +508,57 @@ absl::StatusOr<std::string> Scheduler::NewSessionId(const std::string& requested
   return requested;
 }
 
+absl::StatusOr<int32_t> Scheduler::TakeSlot() {
+  if (!free_slots_.empty()) {
+    const int32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  Session* oldest = nullptr;
+  if (sessions_on_host_ < options_.host_sessions) {
+    for (auto& [id, session] : sessions_) {
+      if (session.busy || session.slot < 0) continue;
+      if (oldest == nullptr || session.last_used < oldest->last_used) oldest = &session;
+    }
+  }
+  if (oldest == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no free state slot (all ", backend_.num_slots(), " in use",
+        options_.host_sessions > 0 ? ", and no idle session can move to the host tier)" : ")"));
+  }
+  oldest->host_state = backend_.ReadSlot(oldest->slot);
+  const int32_t slot = oldest->slot;
+  oldest->slot = -1;
+  ++sessions_on_host_;
+  return slot;
+}
+
+absl::Status Scheduler::BringToDevice(Session& session) {
+  absl::StatusOr<int32_t> slot = TakeSlot();
+  if (!slot.ok()) return slot.status();
+  if (absl::Status s = backend_.WriteSlot(*slot, session.host_state); !s.ok()) {
+    free_slots_.push_back(*slot);
+    return s;
+  }
+  session.slot = *slot;
+  session.host_state = {};
+  --sessions_on_host_;
+  return absl::OkStatus();
+}
+
+void Scheduler::DropState(const Session& session) {
+  if (session.slot >= 0) {
+    free_slots_.push_back(session.slot);
+  } else {
+    --sessions_on_host_;
+  }
+}
+
 absl::StatusOr<std::pair<std::string, Scheduler::Session*>> Scheduler::AddSession(
     const std::string& id) {
-  if (free_slots_.empty()) {
-    return absl::ResourceExhaustedError(absl::StrCat("no free state slot for a new session (all ",
-                                                     backend_.num_slots(), " in use)"));
-  }
-  Session session{.slot = free_slots_.back()};
-  free_slots_.pop_back();
-  return std::make_pair(id, &sessions_.emplace(id, session).first->second);
+  absl::StatusOr<int32_t> slot = TakeSlot();
+  if (!slot.ok()) return slot.status();
+  return std::make_pair(id, &sessions_.emplace(id, Session{.slot = *slot}).first->second);
 }
 
 // Slots of idle sessions and free slots are touched by no running step, so they may be cleared
@@ -537,9 +586,16 @@ absl::StatusOr<SessionInfo> Scheduler::ForkSession(const std::string& id) {
   do {
     fork_id = std::string(SessionRoute(id)) + "." + RandomHex(16);
   } while (sessions_.contains(fork_id));
+  // Busy meanwhile, so that making room for the fork does not move the source to the host.
+  (*source)->busy = true;
   absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(fork_id);
+  sessions_.at(id).busy = false;
   if (!added.ok()) return added.status();
-  backend_.CopySlot(copy.slot, added->second->slot);
+  if (copy.slot >= 0) {
+    backend_.CopySlot(copy.slot, added->second->slot);
+  } else if (absl::Status s = backend_.WriteSlot(added->second->slot, copy.host_state); !s.ok()) {
+    return s;
+  }
   added->second->fed_tokens = copy.fed_tokens;
   added->second->unfed = copy.unfed;
   return Describe(added->first, *added->second);
@@ -563,7 +619,7 @@ absl::Status Scheduler::DeleteSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   absl::StatusOr<Session*> session = FindIdleSession(id, "delete");
   if (!session.ok()) return session.status();
-  free_slots_.push_back((*session)->slot);
+  DropState(**session);
   sessions_.erase(id);
   return absl::OkStatus();
 }
@@ -579,7 +635,8 @@ absl::StatusOr<std::string> Scheduler::ExportSession(const std::string& id) {
   return EncodeSession({.model_fingerprint = options_.model_fingerprint,
                         .fed_tokens = (*session)->fed_tokens,
                         .unfed = (*session)->unfed,
-                        .state = backend_.ReadSlot((*session)->slot)});
+                        .state = (*session)->slot >= 0 ? backend_.ReadSlot((*session)->slot)
+                                                       : (*session)->host_state});
 }
 
 absl::StatusOr<SessionInfo> Scheduler::ImportSession(std::string_view bytes,

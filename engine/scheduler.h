@@ -83,6 +83,7 @@ struct SessionInfo {
   std::string id;
   int64_t tokens = 0;  // context length: tokens fed so far, plus the last sampled one
   bool busy = false;   // a request is running on it
+  std::string tier;    // where its state is: "device" (a slot of the pool) or "host"
 };
 
 struct SchedulerOptions {
@@ -93,6 +94,10 @@ struct SchedulerOptions {
   uint64_t model_fingerprint = 0;  // stamped on exported sessions (Model::Fingerprint)
   // Idle sessions are deleted after this long without a request (0: never).
   std::chrono::seconds session_ttl{0};
+  // The host tier: when the state pool is full, the least recently used idle session's state
+  // moves to host memory to free its slot, and comes back when the session is used. At most
+  // this many sessions wait there (0: no host tier; a full pool refuses new sessions).
+  int32_t host_sessions = 0;
 };
 
 // The engine loop. One thread builds each step from every running decode plus prefill chunks
@@ -136,7 +141,8 @@ class Scheduler {
  private:
   struct Active;
   struct Session {
-    int32_t slot = -1;
+    int32_t slot = -1;              // -1 while on the host tier
+    std::vector<float> host_state;  // the state while on the host tier
     int64_t fed_tokens = 0;
     std::optional<int32_t> unfed;  // the last sampled token, fed at the start of the next turn
     bool busy = false;
@@ -150,7 +156,14 @@ class Scheduler {
   absl::StatusOr<Session*> FindIdleSession(const std::string& id, const char* action);
   SessionInfo Describe(const std::string& id, const Session& session) const;
   std::string RandomHex(int digits);
-  // Takes a free slot for a session named `id` (already checked). Requires mutex_.
+  // A slot for new work: a free one, else the least recently used idle session's, whose state
+  // moves to the host tier if there is room. Requires mutex_.
+  absl::StatusOr<int32_t> TakeSlot();
+  // Moves a session on the host tier back into a slot. Requires mutex_.
+  absl::Status BringToDevice(Session& session);
+  // Gives up whatever holds a deleted or expired session's state. Requires mutex_.
+  void DropState(const Session& session);
+  // Takes a slot for a session named `id` (already checked). Requires mutex_.
   absl::StatusOr<std::pair<std::string, Session*>> AddSession(const std::string& id);
   // The id for a new session from a client's choice (validated; empty: random). Requires mutex_.
   absl::StatusOr<std::string> NewSessionId(const std::string& requested);
@@ -192,6 +205,7 @@ class Scheduler {
   bool stopping_ = false;
   uint64_t next_id_ = 1;
   std::vector<int32_t> free_slots_;
+  int32_t sessions_on_host_ = 0;
   absl::flat_hash_map<std::string, Session> sessions_;
   std::mt19937_64 session_id_rng_{std::random_device()()};
 

@@ -1,6 +1,7 @@
 #include "server/append_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/session_proto.h"
 #include "server/status.h"
 
 namespace ssm::server {
@@ -53,11 +54,7 @@ void AppendReactor::OnReadDone(bool ok) {
       return;
     }
     absl::StatusOr<SessionInfo> session = scheduler_.GetSession(session_id_);
-    if (session.ok()) {
-      response_->set_id(session->id);
-      response_->set_tokens(session->tokens);
-      response_->set_busy(session->busy);
-    }
+    if (session.ok()) ToProto(*session, response_);
     FinishOnce(session.status());
     return;
   }

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/append_reactor.h"
 #include "server/generate_reactor.h"
+#include "server/session_proto.h"
 #include "server/session_transfer.h"
 #include "server/status.h"
 
@@ -18,12 +19,6 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpc(status));
   return reactor;
-}
-
-void ToProto(const SessionInfo& info, v1::Session* session) {
-  session->set_id(info.id);
-  session->set_tokens(info.tokens);
-  session->set_busy(info.busy);
 }
 
 // Fills a response from a session lookup and finishes the call.

@@ -35,6 +35,7 @@ struct Flags {
   int default_max_tokens = 256;
   int drain_seconds = 30;
   int session_ttl_seconds = 3600;
+  int64_t host_tier_bytes = int64_t{4} << 30;
   int max_message_bytes = 64 << 20;
   std::string tls_cert;
   std::string tls_key;
@@ -141,7 +142,9 @@ int Serve(const Flags& flags) {
                             .token_budget = flags.token_budget,
                             .default_max_tokens = flags.default_max_tokens,
                             .model_fingerprint = (*model)->Fingerprint(),
-                            .session_ttl = std::chrono::seconds(flags.session_ttl_seconds)},
+                            .session_ttl = std::chrono::seconds(flags.session_ttl_seconds),
+                            .host_sessions = static_cast<int32_t>(std::min<int64_t>(
+                                flags.host_tier_bytes / bytes_per_slot, 1 << 30))},
                            metrics.get());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(flags);
   absl::StatusOr<std::string> token = BearerToken(flags);
@@ -207,6 +210,10 @@ int main(int argc, char** argv) {
   app.add_option("--default-max-tokens", flags.default_max_tokens,
                  "max_tokens of requests that leave it 0")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--host-tier-bytes", flags.host_tier_bytes,
+                 "Host memory for idle sessions moved out of a full state pool (0: none; a full "
+                 "pool then refuses new sessions)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--session-ttl-seconds", flags.session_ttl_seconds,
                  "Delete sessions idle this long (0: never)")
       ->check(CLI::Range(0, 1 << 30));

@@ -59,13 +59,13 @@ PrometheusMetrics::PrometheusMetrics(const std::string& bind_address, int slots,
                   .Register(*registry_)),
       running_(AddGauge(*registry_, "ssm_num_requests_running", "Requests in the engine loop")),
       waiting_(AddGauge(*registry_, "ssm_num_requests_waiting", "Requests waiting for a slot")),
-      // By tier: "device" (a slot in the state pool) is the only tier so far; a host tier for
-      // idle sessions would add its own series.
-      sessions_(BuildGauge()
-                    .Name("ssm_sessions")
-                    .Help("Live sessions, by the tier their state is on")
-                    .Register(*registry_)
-                    .Add({{"tier", "device"}})),
+      // By tier: "device" (a slot in the state pool) or "host" (moved out while idle).
+      sessions_family_(BuildGauge()
+                           .Name("ssm_sessions")
+                           .Help("Live sessions, by the tier their state is on")
+                           .Register(*registry_)),
+      device_sessions_(sessions_family_.Add({{"tier", "device"}})),
+      host_sessions_(sessions_family_.Add({{"tier", "host"}})),
       slots_used_(AddGauge(*registry_, "ssm_state_pool_slots_used", "State slots in use")),
       state_bytes_(AddGauge(*registry_, "ssm_state_bytes", "Bytes of recurrent state in use")) {
   AddGauge(*registry_, "ssm_state_pool_slots", "State slots in the pool").Set(slots);
@@ -85,7 +85,8 @@ void PrometheusMetrics::OnStep(const StepStats& step) {
   step_batch_size_.Observe(step.sequences);
   running_.Set(step.running);
   waiting_.Set(step.waiting);
-  sessions_.Set(step.sessions);
+  device_sessions_.Set(step.sessions - step.sessions_on_host);
+  host_sessions_.Set(step.sessions_on_host);
   slots_used_.Set(step.slots_used);
   state_bytes_.Set(static_cast<double>(step.slots_used) * bytes_per_slot_);
 }

@@ -48,7 +48,9 @@ class PrometheusMetrics : public EngineObserver {
   prometheus::Family<prometheus::Counter>& errors_;
   prometheus::Gauge& running_;
   prometheus::Gauge& waiting_;
-  prometheus::Gauge& sessions_;
+  prometheus::Family<prometheus::Gauge>& sessions_family_;
+  prometheus::Gauge& device_sessions_;
+  prometheus::Gauge& host_sessions_;
   prometheus::Gauge& slots_used_;
   prometheus::Gauge& state_bytes_;
   std::mutex errors_mutex_;  // Family::Add from the engine and from gRPC threads

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "server/session_proto.h"
 #include "server/status.h"
 
 namespace ssm::server {
@@ -65,11 +66,7 @@ void ImportReactor::OnReadDone(bool ok) {
     return;
   }
   absl::StatusOr<SessionInfo> session = scheduler_.ImportSession(bytes_, id_);
-  if (session.ok()) {
-    response_->set_id(session->id);
-    response_->set_tokens(session->tokens);
-    response_->set_busy(session->busy);
-  }
+  if (session.ok()) ToProto(*session, response_);
   Finish(ToGrpc(session.status()));
 }
 

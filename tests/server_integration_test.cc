@@ -540,22 +540,71 @@ TEST(SessionTransferTest, StatesLargerThanAMessageMoveInPieces) {
             JsonLines(copy.output).back()["token_ids"]);
 }
 
-TEST_F(SessionTest, SessionsAreCappedBySlots) {
-  std::vector<v1::Session> sessions;
-  for (int i = 0; i < 8; ++i) sessions.push_back(Create());  // the server has 8 slots
-  grpc::ClientContext context;
-  v1::Session extra;
-  const grpc::Status full = stub_->CreateSession(&context, {}, &extra);
-  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(full.error_message().find("no free state slot"), std::string::npos);
+// Without a host tier, sessions are capped by the slots.
+TEST(SessionLimitsTest, SessionsAreCappedBySlotsWithoutAHostTier) {
+  ServerProcess server(
+      {"--model", testing::FixturePath(kFixture), "--slots", "8", "--host-tier-bytes", "0"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  const std::string target = "--target " + server.target();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    const Outcome created = RunClient(target + " session create");
+    ASSERT_EQ(created.exit_code, 0) << created.output;
+    ids.push_back(nlohmann::json::parse(created.output)["id"]);
+  }
+  const Outcome full = RunClient(target + " session create");
+  EXPECT_EQ(full.exit_code, 1);
+  EXPECT_NE(full.output.find("RESOURCE_EXHAUSTED"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("no free state slot"), std::string::npos) << full.output;
   // The client lists them and can delete one, which frees a slot.
-  const Outcome list = RunClient("--target " + server_->target() + " session list");
+  const Outcome list = RunClient(target + " session list");
   EXPECT_EQ(std::count(list.output.begin(), list.output.end(), '\n'), 8) << list.output;
-  EXPECT_EQ(
-      RunClient("--target " + server_->target() + " session delete " + sessions[0].id()).exit_code,
-      0);
-  const Outcome created = RunClient("--target " + server_->target() + " session create");
+  EXPECT_EQ(RunClient(target + " session delete " + ids[0]).exit_code, 0);
+  const Outcome created = RunClient(target + " session create");
   EXPECT_EQ(created.exit_code, 0) << created.output;
+}
+
+// With a host tier, idle sessions beyond the slots wait in host memory and come back intact:
+// two slots serve four conversations, each turn moving others out, and every continuation
+// equals one request on the whole context.
+TEST(SessionLimitsTest, HostTierKeepsIdleSessionsBeyondTheSlots) {
+  ServerProcess server({"--model", testing::FixturePath(kFixture), "--slots", "2"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  const std::string target = "--target " + server.target();
+  for (int s = 0; s < 4; ++s) {
+    ASSERT_EQ(RunClient(target + " session create s" + std::to_string(s)).exit_code, 0);
+  }
+  const Outcome list = RunClient(target + " session list");
+  EXPECT_EQ(std::count(list.output.begin(), list.output.end(), 'h'), 2) << list.output;  // "host"
+  std::vector<std::vector<int32_t>> context(4);
+  auto turn = [&](int s, std::vector<int32_t> prompt) {
+    v1::GenerateRequest request = GreedyRequest(prompt, 5);
+    request.set_session_id("s" + std::to_string(s));
+    const StubResult r = Generate(*stub, request);
+    EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+    context[s].insert(context[s].end(), prompt.begin(), prompt.end());
+    return r.ids;
+  };
+  for (int s = 0; s < 4; ++s) {
+    const std::vector<int32_t> out = turn(s, {10 + s, 20 + s, 30 + s});
+    context[s].insert(context[s].end(), out.begin(), out.end());
+  }
+  for (int s = 0; s < 4; ++s) {
+    const std::vector<int32_t> second = turn(s, {40 + s});
+    const StubResult at_once = Generate(*stub, GreedyRequest(context[s], 5));
+    ASSERT_TRUE(at_once.status.ok());
+    EXPECT_EQ(second, at_once.ids) << "session s" << s;
+  }
+  // Four sessions in two slots (and temporary requests take slots too): two or more wait on the
+  // host at any time.
+  const std::string metrics = server.ScrapeMetrics();
+  std::smatch host;
+  ASSERT_TRUE(
+      std::regex_search(metrics, host, std::regex("ssm_sessions\\{tier=\"host\"\\} (\\d+)")))
+      << metrics;
+  EXPECT_GE(std::stoi(host[1]), 2) << metrics;
 }
 
 // Text features need a tokenizer: the fixture model with a one-token-per-byte tokenizer.
