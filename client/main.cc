@@ -207,7 +207,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
   } else {
     request.set_prompt(f.prompt);
   }
-  request.set_max_tokens(f.max_tokens);
+  if (f.max_tokens > 0) request.set_max_tokens(f.max_tokens);
   request.mutable_sampling()->set_temperature(f.temperature);
   request.mutable_sampling()->set_top_k(f.top_k);
   request.mutable_sampling()->set_top_p(f.top_p);

@@ -67,6 +67,11 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request,
 absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
                                             std::shared_ptr<RequestSink> sink) {
   if (request.prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  if (static_cast<int64_t>(request.prompt.size()) > options_.max_prompt_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt has ", request.prompt.size(), " tokens, over the limit of ",
+                     options_.max_prompt_tokens, " (AppendToSession takes longer documents)"));
+  }
   if (request.prefill_only && request.session_id.empty()) {
     return absl::InvalidArgumentError("only a session can be fed without generating");
   }

@@ -91,6 +91,8 @@ struct SchedulerOptions {
   int64_t token_budget = 512;  // tokens per step: all decodes, then prefill chunks
   int32_t default_max_tokens = 256;
   int32_t max_tokens_limit = 1 << 20;
+  // Longer prompts are refused; an append streams a longer document in pieces.
+  int64_t max_prompt_tokens = 1 << 20;
   uint64_t model_fingerprint = 0;  // stamped on exported sessions (Model::Fingerprint)
   // Idle sessions are deleted after this long without a request (0: never).
   std::chrono::seconds session_ttl{0};

@@ -92,7 +92,15 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
                   .presence_penalty = request.sampling().presence_penalty(),
                   .frequency_penalty = request.sampling().frequency_penalty(),
                   .seed = request.sampling().seed()};
-  out.max_tokens = request.max_tokens();
+  if (request.has_max_tokens()) {
+    if (request.max_tokens() < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_tokens must be at least 1 (leave it unset for the server's default), "
+                       "got ",
+                       request.max_tokens()));
+    }
+    out.max_tokens = request.max_tokens();
+  }
   out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   out.ignore_eos = request.ignore_eos();
   out.session_id = request.session_id();

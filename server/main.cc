@@ -33,6 +33,7 @@ struct Flags {
   int64_t token_budget = 512;
   int max_queue = 256;
   int default_max_tokens = 256;
+  int64_t max_prompt_tokens = 1 << 20;
   int drain_seconds = 30;
   int session_ttl_seconds = 3600;
   int64_t host_tier_bytes = int64_t{4} << 30;
@@ -141,6 +142,7 @@ int Serve(const Flags& flags) {
                            {.max_queue = flags.max_queue,
                             .token_budget = flags.token_budget,
                             .default_max_tokens = flags.default_max_tokens,
+                            .max_prompt_tokens = flags.max_prompt_tokens,
                             .model_fingerprint = (*model)->Fingerprint(),
                             .session_ttl = std::chrono::seconds(flags.session_ttl_seconds),
                             .host_sessions = static_cast<int32_t>(std::min<int64_t>(
@@ -207,6 +209,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--max-queue", flags.max_queue, "Waiting requests before RESOURCE_EXHAUSTED")
       ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--max-prompt-tokens", flags.max_prompt_tokens,
+                 "Longer prompts are refused (AppendToSession streams longer documents)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--default-max-tokens", flags.default_max_tokens,
                  "max_tokens of requests that leave it 0")
       ->check(CLI::Range(1, 1 << 20));

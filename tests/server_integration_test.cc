@@ -288,6 +288,12 @@ TEST_F(ServerTest, BadRequestsGetClearStatuses) {
   wide.mutable_sampling()->set_top_p(2);
   cases.push_back({wide, grpc::StatusCode::INVALID_ARGUMENT, "top_p"});
   cases.push_back({GreedyRequest({1}, -3), grpc::StatusCode::INVALID_ARGUMENT, "max_tokens"});
+  cases.push_back({GreedyRequest({1}, 0), grpc::StatusCode::INVALID_ARGUMENT, "max_tokens"});
+  cases.push_back({GreedyRequest({1}, (1 << 20) + 1), grpc::StatusCode::INVALID_ARGUMENT,
+                   "max_tokens must be in [0, 1048576]"});
+  v1::GenerateRequest narrow = GreedyRequest({1}, 4);
+  narrow.mutable_sampling()->set_top_k(-1);
+  cases.push_back({narrow, grpc::StatusCode::INVALID_ARGUMENT, "top_k"});
   v1::GenerateRequest text;
   text.set_prompt("hello");
   cases.push_back({text, grpc::StatusCode::FAILED_PRECONDITION, "tokenizer"});
@@ -538,6 +544,34 @@ TEST(SessionTransferTest, StatesLargerThanAMessageMoveInPieces) {
   ASSERT_EQ(original.exit_code, 0) << original.output;
   EXPECT_EQ(JsonLines(original.output).back()["token_ids"],
             JsonLines(copy.output).back()["token_ids"]);
+}
+
+// Limits on what one request may carry: prompt tokens (a flag) and message bytes (gRPC's own,
+// set by a flag), and text must be UTF-8.
+TEST(ServerLimitsTest, OversizedPromptsAndMessagesAndBadTextAreRefused) {
+  ServerProcess server({"--model", testing::DemoModelDir(), "--max-prompt-tokens", "100",
+                        "--max-message-bytes", "1048576"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  const StubResult long_prompt = Generate(*stub, GreedyRequest(std::vector<int32_t>(101, 7), 2));
+  EXPECT_EQ(long_prompt.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(long_prompt.status.error_message().find("over the limit of 100"), std::string::npos)
+      << long_prompt.status.error_message();
+  // 600,000 ids of two varint bytes each: over the 1 MiB message limit.
+  const StubResult huge = Generate(*stub, GreedyRequest(std::vector<int32_t>(600000, 300), 2));
+  EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << huge.status.error_message();
+  v1::GenerateRequest bad_text;
+  bad_text.set_prompt("Once \xff upon");
+  bad_text.set_max_tokens(2);
+  const StubResult bad = Generate(*stub, bad_text);
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.status.error_message().find("not valid UTF-8 (first bad byte at offset 5)"),
+            std::string::npos)
+      << bad.status.error_message();
+  // The server is unharmed.
+  EXPECT_TRUE(Generate(*stub, GreedyRequest({1, 2, 3}, 2)).status.ok());
 }
 
 // Without a host tier, sessions are capped by the slots.
