@@ -26,10 +26,10 @@ struct GenerateFlags {
   int max_tokens = 0;
   float temperature = 0.0f;
   int top_k = 0;
-  float top_p = 0.0f;
+  float top_p = 1.0f;
   uint64_t seed = 0;
   float min_p = 0.0f;
-  float repetition_penalty = 0.0f;
+  float repetition_penalty = 1.0f;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   std::vector<std::string> stop;
@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
   generate->add_option("--max-tokens", f.max_tokens, "Most tokens to generate (0: server default)");
   generate->add_option("--temperature", f.temperature, "0 is greedy");
   generate->add_option("--top-k", f.top_k, "Keep the k most likely tokens (0: all)");
-  generate->add_option("--top-p", f.top_p, "Nucleus probability mass (0 or 1: all)");
+  generate->add_option("--top-p", f.top_p, "Nucleus probability mass in (0, 1] (1: all)");
   generate->add_option("--seed", f.seed, "Sampling seed (0: random)");
   generate->add_option("--min-p", f.min_p, "Drop tokens below min_p x the best one's probability");
   generate->add_option("--repetition-penalty", f.repetition_penalty, "1 is off");
@@ -361,7 +361,7 @@ int main(int argc, char** argv) {
       "chat", "Interactive: each line from stdin is a turn on one session (needs a tokenizer)");
   chat->add_option("--max-tokens", f.max_tokens, "Most tokens per reply (0: server default)");
   chat->add_option("--temperature", f.temperature, "0 is greedy");
-  chat->add_option("--top-p", f.top_p, "Nucleus probability mass (0 or 1: all)");
+  chat->add_option("--top-p", f.top_p, "Nucleus probability mass in (0, 1] (1: all)");
   chat->add_option("--seed", f.seed, "Sampling seed (0: random)");
   chat->add_option("--stop", f.stop, "Stop string (repeatable)");
   ssm::bench::Options bench_options;

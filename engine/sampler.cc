@@ -17,9 +17,9 @@ absl::Status Validate(const SamplingParams& p) {
   if (p.top_k < 0) {
     return absl::InvalidArgumentError(absl::StrCat("sampling.top_k must be >= 0, got ", p.top_k));
   }
-  if (!(p.top_p >= 0.0f && p.top_p <= 1.0f)) {
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("sampling.top_p must be in [0, 1], got ", p.top_p));
+        absl::StrCat("sampling.top_p must be in (0, 1], got ", p.top_p));
   }
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) {
     return absl::InvalidArgumentError(

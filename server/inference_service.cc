@@ -84,11 +84,11 @@ absl::StatusOr<GenerationRequest> InferenceService::ToEngineRequest(
   }
   out.sampling = {.temperature = request.sampling().temperature(),
                   .top_k = request.sampling().top_k(),
-                  .top_p = request.sampling().top_p() == 0.0f ? 1.0f : request.sampling().top_p(),
+                  .top_p = request.sampling().has_top_p() ? request.sampling().top_p() : 1.0f,
                   .min_p = request.sampling().min_p(),
-                  .repetition_penalty = request.sampling().repetition_penalty() == 0.0f
-                                            ? 1.0f
-                                            : request.sampling().repetition_penalty(),
+                  .repetition_penalty = request.sampling().has_repetition_penalty()
+                                            ? request.sampling().repetition_penalty()
+                                            : 1.0f,
                   .presence_penalty = request.sampling().presence_penalty(),
                   .frequency_penalty = request.sampling().frequency_penalty(),
                   .seed = request.sampling().seed()};

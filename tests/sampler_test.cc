@@ -98,6 +98,7 @@ TEST(SamplerTest, ValidateNamesTheField) {
   EXPECT_NE(Validate({.temperature = -0.5f}).message().find("temperature"), std::string::npos);
   EXPECT_NE(Validate({.top_k = -1}).message().find("top_k"), std::string::npos);
   EXPECT_NE(Validate({.top_p = 1.5f}).message().find("top_p"), std::string::npos);
+  EXPECT_NE(Validate({.top_p = 0.0f}).message().find("top_p"), std::string::npos);
   EXPECT_TRUE(Validate({.temperature = 0.7f, .top_k = 40, .top_p = 0.9f}).ok());
 }
 

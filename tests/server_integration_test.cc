@@ -287,6 +287,9 @@ TEST_F(ServerTest, BadRequestsGetClearStatuses) {
   v1::GenerateRequest wide = GreedyRequest({1}, 4);
   wide.mutable_sampling()->set_top_p(2);
   cases.push_back({wide, grpc::StatusCode::INVALID_ARGUMENT, "top_p"});
+  v1::GenerateRequest none = GreedyRequest({1}, 4);
+  none.mutable_sampling()->set_top_p(0);  // set, so not the default: outside (0, 1]
+  cases.push_back({none, grpc::StatusCode::INVALID_ARGUMENT, "top_p must be in (0, 1]"});
   cases.push_back({GreedyRequest({1}, -3), grpc::StatusCode::INVALID_ARGUMENT, "max_tokens"});
   cases.push_back({GreedyRequest({1}, 0), grpc::StatusCode::INVALID_ARGUMENT, "max_tokens"});
   cases.push_back({GreedyRequest({1}, (1 << 20) + 1), grpc::StatusCode::INVALID_ARGUMENT,
@@ -703,6 +706,11 @@ TEST_F(TextServerTest, TokenizeDetokenizeAndModelInfo) {
   ASSERT_TRUE(stub_->Tokenize(&tokenize_context, tokenize, &ids).ok());
   EXPECT_EQ(std::vector<int32_t>(ids.ids().begin(), ids.ids().end()),
             (std::vector<int32_t>{'h', 'i', '!'}));  // one token per byte
+  grpc::ClientContext bad_text_context;
+  tokenize.set_text("ok\xc3");
+  const grpc::Status bad = stub_->Tokenize(&bad_text_context, tokenize, &ids);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("UTF-8"), std::string::npos) << bad.error_message();
 
   grpc::ClientContext detokenize_context;
   v1::DetokenizeRequest detokenize;
