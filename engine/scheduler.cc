@@ -40,8 +40,8 @@ Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, std::vector<i
       tokenizer_(tokenizer),
       eos_ids_(std::move(eos_ids)),
       options_(options),
-      observer_(observer) {
-  for (int32_t slot = backend_.num_slots() - 1; slot >= 0; --slot) free_slots_.push_back(slot);
+      observer_(observer),
+      sessions_(backend, options.host_sessions) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -126,14 +126,14 @@ absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
         absl::StrCat("the request queue is full (", options_.max_queue, " waiting)"));
   }
   if (!active->request.session_id.empty()) {
-    absl::StatusOr<Session*> session = FindSession(active->request.session_id);
+    absl::StatusOr<SessionTable::Session*> session = sessions_.Find(active->request.session_id);
     if (!session.ok()) return session.status();
     if ((*session)->busy) {
       return absl::FailedPreconditionError(
           absl::StrCat("session ", active->request.session_id, " is busy with another request"));
     }
     if ((*session)->slot < 0) {
-      if (absl::Status s = BringToDevice(**session); !s.ok()) return s;
+      if (absl::Status s = sessions_.BringToDevice(**session); !s.ok()) return s;
     }
     (*session)->busy = true;
     active->slot = (*session)->slot;
@@ -193,7 +193,7 @@ void Scheduler::Admit() {
     // Oldest first. A session's turn brings its own slot; others take a free one.
     for (auto it = queue_.begin(); it != queue_.end();) {
       if ((*it)->slot < 0) {
-        absl::StatusOr<int32_t> slot = TakeSlot();
+        absl::StatusOr<int32_t> slot = sessions_.TakeSlot();
         if (!slot.ok()) {
           ++it;
           continue;
@@ -210,7 +210,7 @@ void Scheduler::Admit() {
   for (auto& a : dropped) {
     if (!a->request.session_id.empty()) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (absl::StatusOr<Session*> session = FindSession(a->request.session_id); session.ok()) {
+      if (auto session = sessions_.Find(a->request.session_id); session.ok()) {
         (*session)->busy = false;
       }
     }
@@ -322,9 +322,9 @@ void Scheduler::ReportStep(double seconds, size_t sequences, int64_t tokens) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stats.waiting = static_cast<int32_t>(queue_.size());
-    stats.sessions = static_cast<int32_t>(sessions_.size());
-    stats.sessions_on_host = sessions_on_host_;
-    stats.slots_used = backend_.num_slots() - static_cast<int32_t>(free_slots_.size());
+    stats.sessions = sessions_.size();
+    stats.sessions_on_host = sessions_.on_host();
+    stats.slots_used = sessions_.slots_in_use();
   }
   observer_->OnStep(stats);
 }
@@ -387,8 +387,8 @@ void Scheduler::Finish(Active& a, FinishReason reason) {
   int64_t session_tokens = 0;
   if (!a.request.session_id.empty()) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (absl::StatusOr<Session*> session = FindSession(a.request.session_id); session.ok()) {
-      session_tokens = Describe(a.request.session_id, **session).tokens;
+    if (auto session = sessions_.Find(a.request.session_id); session.ok()) {
+      session_tokens = SessionTable::Describe(a.request.session_id, **session).tokens;
     }
   }
   const bool any_token = !a.generated.empty();
@@ -417,9 +417,9 @@ void Scheduler::Release(Active& a) {
   a.released = true;
   std::lock_guard<std::mutex> lock(mutex_);
   if (a.request.session_id.empty()) {
-    free_slots_.push_back(a.slot);
-  } else if (absl::StatusOr<Session*> found = FindSession(a.request.session_id); found.ok()) {
-    Session& session = **found;
+    sessions_.ReturnSlot(a.slot);
+  } else if (auto found = sessions_.Find(a.request.session_id); found.ok()) {
+    SessionTable::Session& session = **found;
     const size_t fed_generated = a.generated.empty() ? 0 : a.generated.size() - 1;
     session.fed_tokens += static_cast<int64_t>(a.fed + fed_generated);
     if (!a.generated.empty()) {
@@ -453,195 +453,74 @@ void Scheduler::Report(const Active& a, const std::string& outcome) {
 
 void Scheduler::ExpireIdleSessions() {
   if (options_.session_ttl.count() == 0) return;
-  const Clock::time_point cutoff = Clock::now() - options_.session_ttl;
-  absl::erase_if(sessions_, [&](const auto& entry) {
-    const Session& session = entry.second;
-    if (session.busy || session.last_used > cutoff) return false;
-    DropState(session);
-    return true;
-  });
-}
-
-absl::StatusOr<Scheduler::Session*> Scheduler::FindSession(const std::string& id) {
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) {
-    return absl::NotFoundError(absl::StrCat("no session ", id, " (unknown or deleted)"));
-  }
-  return &it->second;
-}
-
-absl::StatusOr<Scheduler::Session*> Scheduler::FindIdleSession(const std::string& id,
-                                                               const char* action) {
-  absl::StatusOr<Session*> session = FindSession(id);
-  if (session.ok() && (*session)->busy) {
-    return absl::FailedPreconditionError(absl::StrCat("session ", id, " is busy with a request; ",
-                                                      action, " it when the request ends"));
-  }
-  return session;
-}
-
-SessionInfo Scheduler::Describe(const std::string& id, const Session& session) const {
-  return {.id = id,
-          .tokens = session.fed_tokens + (session.unfed ? 1 : 0),
-          .busy = session.busy,
-          .tier = session.slot >= 0 ? "device" : "host"};
-}
-
-std::string_view SessionRoute(std::string_view id) { return id.substr(0, id.find('.')); }
-
-std::string Scheduler::RandomHex(int digits) {
-  std::string hex;
-  while (static_cast<int>(hex.size()) < digits) {
-    absl::StrAppend(&hex, absl::Hex(session_id_rng_(), absl::kZeroPad16));
-  }
-  return hex.substr(0, digits);
-}
-
-absl::StatusOr<std::string> Scheduler::NewSessionId(const std::string& requested) {
-  if (requested.empty()) return RandomHex(32);
-  const bool valid =
-      requested.size() <= 64 && std::all_of(requested.begin(), requested.end(), [](char c) {
-        return absl::ascii_isalnum(c) || c == '_' || c == '-';
-      });
-  if (!valid) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session id \"", requested, "\" is not 1-64 characters of letters, digits, _ and -"));
-  }
-  if (sessions_.contains(requested)) {
-    return absl::AlreadyExistsError(absl::StrCat("session ", requested, " already exists"));
-  }
-  return requested;
-}
-
-absl::StatusOr<int32_t> Scheduler::TakeSlot() {
-  if (!free_slots_.empty()) {
-    const int32_t slot = free_slots_.back();
-    free_slots_.pop_back();
-    return slot;
-  }
-  Session* oldest = nullptr;
-  if (sessions_on_host_ < options_.host_sessions) {
-    for (auto& [id, session] : sessions_) {
-      if (session.busy || session.slot < 0) continue;
-      if (oldest == nullptr || session.last_used < oldest->last_used) oldest = &session;
-    }
-  }
-  if (oldest == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "no free state slot (all ", backend_.num_slots(), " in use",
-        options_.host_sessions > 0 ? ", and no idle session can move to the host tier)" : ")"));
-  }
-  oldest->host_state = backend_.ReadSlot(oldest->slot);
-  const int32_t slot = oldest->slot;
-  oldest->slot = -1;
-  ++sessions_on_host_;
-  return slot;
-}
-
-absl::Status Scheduler::BringToDevice(Session& session) {
-  absl::StatusOr<int32_t> slot = TakeSlot();
-  if (!slot.ok()) return slot.status();
-  if (absl::Status s = backend_.WriteSlot(*slot, session.host_state); !s.ok()) {
-    free_slots_.push_back(*slot);
-    return s;
-  }
-  session.slot = *slot;
-  session.host_state = {};
-  --sessions_on_host_;
-  return absl::OkStatus();
-}
-
-void Scheduler::DropState(const Session& session) {
-  if (session.slot >= 0) {
-    free_slots_.push_back(session.slot);
-  } else {
-    --sessions_on_host_;
-  }
-}
-
-absl::StatusOr<std::pair<std::string, Scheduler::Session*>> Scheduler::AddSession(
-    const std::string& id) {
-  absl::StatusOr<int32_t> slot = TakeSlot();
-  if (!slot.ok()) return slot.status();
-  return std::make_pair(id, &sessions_.emplace(id, Session{.slot = *slot}).first->second);
+  sessions_.ExpireIdle(Clock::now() - options_.session_ttl);
 }
 
 // Slots of idle sessions and free slots are touched by no running step, so they may be cleared
 // or copied here, off the engine thread.
 absl::StatusOr<SessionInfo> Scheduler::CreateSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<std::string> new_id = NewSessionId(id);
+  absl::StatusOr<std::string> new_id = sessions_.NewId(id);
   if (!new_id.ok()) return new_id.status();
-  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(*new_id);
+  absl::StatusOr<SessionTable::Session*> added = sessions_.Add(*new_id);
   if (!added.ok()) return added.status();
-  backend_.ClearSlot(added->second->slot);
-  return Describe(added->first, *added->second);
+  backend_.ClearSlot((*added)->slot);
+  return SessionTable::Describe(*new_id, **added);
 }
 
 absl::StatusOr<SessionInfo> Scheduler::ForkSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Session*> source = FindSession(id);
+  absl::StatusOr<SessionTable::Session*> source = sessions_.Find(id);
   if (!source.ok()) return source.status();
   if ((*source)->busy) {
     return absl::FailedPreconditionError(
         absl::StrCat("session ", id, " is busy; fork it when idle"));
   }
-  const Session copy = **source;  // AddSession may move the map's entries
-  std::string fork_id;
-  do {
-    fork_id = std::string(SessionRoute(id)) + "." + RandomHex(16);
-  } while (sessions_.contains(fork_id));
+  const SessionTable::Session copy = **source;  // Add may move the table's entries
+  const std::string fork_id = sessions_.ForkId(id);
   // Busy meanwhile, so that making room for the fork does not move the source to the host.
   (*source)->busy = true;
-  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(fork_id);
-  sessions_.at(id).busy = false;
+  absl::StatusOr<SessionTable::Session*> added = sessions_.Add(fork_id);
+  (*sessions_.Find(id))->busy = false;
   if (!added.ok()) return added.status();
   if (copy.slot >= 0) {
-    backend_.CopySlot(copy.slot, added->second->slot);
-  } else if (absl::Status s = backend_.WriteSlot(added->second->slot, copy.host_state); !s.ok()) {
+    backend_.CopySlot(copy.slot, (*added)->slot);
+  } else if (absl::Status s = backend_.WriteSlot((*added)->slot, copy.host_state); !s.ok()) {
     return s;
   }
-  added->second->fed_tokens = copy.fed_tokens;
-  added->second->unfed = copy.unfed;
-  return Describe(added->first, *added->second);
+  (*added)->fed_tokens = copy.fed_tokens;
+  (*added)->unfed = copy.unfed;
+  return SessionTable::Describe(fork_id, **added);
 }
 
 absl::StatusOr<SessionInfo> Scheduler::GetSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Session*> session = FindSession(id);
+  absl::StatusOr<SessionTable::Session*> session = sessions_.Find(id);
   if (!session.ok()) return session.status();
-  return Describe(id, **session);
+  return SessionTable::Describe(id, **session);
 }
 
 std::vector<SessionInfo> Scheduler::ListSessions() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<SessionInfo> list;
-  for (const auto& [id, session] : sessions_) list.push_back(Describe(id, session));
-  return list;
+  return sessions_.List();
 }
 
 absl::Status Scheduler::DeleteSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Session*> session = FindIdleSession(id, "delete");
+  absl::StatusOr<SessionTable::Session*> session = sessions_.FindIdle(id, "delete");
   if (!session.ok()) return session.status();
-  DropState(**session);
-  sessions_.erase(id);
+  sessions_.Erase(id);
   return absl::OkStatus();
 }
 
-}  // namespace ssm
-
-namespace ssm {
-
 absl::StatusOr<std::string> Scheduler::ExportSession(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<Session*> session = FindIdleSession(id, "export");
+  absl::StatusOr<SessionTable::Session*> session = sessions_.FindIdle(id, "export");
   if (!session.ok()) return session.status();
   return EncodeSession({.model_fingerprint = options_.model_fingerprint,
                         .fed_tokens = (*session)->fed_tokens,
                         .unfed = (*session)->unfed,
-                        .state = (*session)->slot >= 0 ? backend_.ReadSlot((*session)->slot)
-                                                       : (*session)->host_state});
+                        .state = sessions_.State(**session)});
 }
 
 absl::StatusOr<SessionInfo> Scheduler::ImportSession(std::string_view bytes,
@@ -650,15 +529,17 @@ absl::StatusOr<SessionInfo> Scheduler::ImportSession(std::string_view bytes,
       DecodeSession(bytes, options_.model_fingerprint, backend_.slot_size());
   if (!snapshot.ok()) return snapshot.status();
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::StatusOr<std::string> new_id = NewSessionId(id);
+  absl::StatusOr<std::string> new_id = sessions_.NewId(id);
   if (!new_id.ok()) return new_id.status();
-  absl::StatusOr<std::pair<std::string, Session*>> added = AddSession(*new_id);
+  absl::StatusOr<SessionTable::Session*> added = sessions_.Add(*new_id);
   if (!added.ok()) return added.status();
-  Session& session = *added->second;
-  if (absl::Status s = backend_.WriteSlot(session.slot, snapshot->state); !s.ok()) return s;
-  session.fed_tokens = snapshot->fed_tokens;
-  session.unfed = snapshot->unfed;
-  return Describe(added->first, session);
+  if (absl::Status s = backend_.WriteSlot((*added)->slot, snapshot->state); !s.ok()) {
+    sessions_.Erase(*new_id);
+    return s;
+  }
+  (*added)->fed_tokens = snapshot->fed_tokens;
+  (*added)->unfed = snapshot->unfed;
+  return SessionTable::Describe(*new_id, **added);
 }
 
 }  // namespace ssm

@@ -8,19 +8,17 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
 #include "engine/engine_observer.h"
 #include "engine/logprobs.h"
 #include "engine/sampler.h"
+#include "engine/session_table.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace ssm {
@@ -75,17 +73,6 @@ class RequestSink {
   virtual void OnFailed(const absl::Status& status) = 0;
 };
 
-// The part of a session id that picks its replica: the id up to its first '.' (forks are named
-// "<parent's route>.<suffix>", so they route where their parent lives).
-std::string_view SessionRoute(std::string_view id);
-
-struct SessionInfo {
-  std::string id;
-  int64_t tokens = 0;  // context length: tokens fed so far, plus the last sampled one
-  bool busy = false;   // a request is running on it
-  std::string tier;    // where its state is: "device" (a slot of the pool) or "host"
-};
-
 struct SchedulerOptions {
   int32_t max_queue = 256;     // waiting requests beyond this are refused
   int64_t token_budget = 512;  // tokens per step: all decodes, then prefill chunks
@@ -119,8 +106,8 @@ class Scheduler {
   // Stops a request within one step; its sink gets OnFailed(Cancelled). Unknown ids are ignored.
   void Cancel(uint64_t id);
 
-  // Sessions: a state slot kept between requests, so continuing a conversation costs only the
-  // new tokens. Each holds one slot until deleted; ResourceExhausted when none is free.
+  // Sessions: a state kept between requests, so continuing a conversation costs only the new
+  // tokens (engine/session_table.h). ResourceExhausted when no slot can be had.
   // `id` is the client's choice (proto/ssm/v1/inference.proto says which ids are valid;
   // InvalidArgument otherwise, AlreadyExists if taken), or empty for a random one.
   absl::StatusOr<SessionInfo> CreateSession(const std::string& id = "");
@@ -133,7 +120,6 @@ class Scheduler {
   absl::Status DeleteSession(const std::string& id);
   // The session as bytes (engine/session_codec.h); FailedPrecondition while busy.
   absl::StatusOr<std::string> ExportSession(const std::string& id);
-  // A new session from exported bytes, checked against this model.
   // A new session from exported bytes, checked against this model; `id` as for CreateSession.
   absl::StatusOr<SessionInfo> ImportSession(std::string_view bytes, const std::string& id = "");
 
@@ -142,33 +128,7 @@ class Scheduler {
 
  private:
   struct Active;
-  struct Session {
-    int32_t slot = -1;              // -1 while on the host tier
-    std::vector<float> host_state;  // the state while on the host tier
-    int64_t fed_tokens = 0;
-    std::optional<int32_t> unfed;  // the last sampled token, fed at the start of the next turn
-    bool busy = false;
-    std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();
-  };
   using Clock = std::chrono::steady_clock;
-
-  // Requires mutex_.
-  absl::StatusOr<Session*> FindSession(const std::string& id);
-  // As FindSession, but FailedPrecondition while a request runs on it.
-  absl::StatusOr<Session*> FindIdleSession(const std::string& id, const char* action);
-  SessionInfo Describe(const std::string& id, const Session& session) const;
-  std::string RandomHex(int digits);
-  // A slot for new work: a free one, else the least recently used idle session's, whose state
-  // moves to the host tier if there is room. Requires mutex_.
-  absl::StatusOr<int32_t> TakeSlot();
-  // Moves a session on the host tier back into a slot. Requires mutex_.
-  absl::Status BringToDevice(Session& session);
-  // Gives up whatever holds a deleted or expired session's state. Requires mutex_.
-  void DropState(const Session& session);
-  // Takes a slot for a session named `id` (already checked). Requires mutex_.
-  absl::StatusOr<std::pair<std::string, Session*>> AddSession(const std::string& id);
-  // The id for a new session from a client's choice (validated; empty: random). Requires mutex_.
-  absl::StatusOr<std::string> NewSessionId(const std::string& requested);
 
   absl::StatusOr<uint64_t> Enqueue(GenerationRequest request, std::shared_ptr<RequestSink> sink);
   void Loop();
@@ -206,10 +166,7 @@ class Scheduler {
   std::vector<uint64_t> cancelled_;
   bool stopping_ = false;
   uint64_t next_id_ = 1;
-  std::vector<int32_t> free_slots_;
-  int32_t sessions_on_host_ = 0;
-  absl::flat_hash_map<std::string, Session> sessions_;
-  std::mt19937_64 session_id_rng_{std::random_device()()};
+  SessionTable sessions_;
 
   // Engine thread only.
   std::vector<std::unique_ptr<Active>> running_;
