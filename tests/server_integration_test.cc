@@ -577,6 +577,29 @@ TEST(ServerLimitsTest, OversizedPromptsAndMessagesAndBadTextAreRefused) {
   EXPECT_TRUE(Generate(*stub, GreedyRequest({1, 2, 3}, 2)).status.ok());
 }
 
+// A request whose deadline passes ends with DEADLINE_EXCEEDED and frees its slot: on a
+// one-slot server the next request runs at once.
+TEST(ServerLimitsTest, DeadlinesFreeTheSlot) {
+  ServerProcess server({"--model", testing::FixturePath(kFixture), "--slots", "1"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  auto reader = stub->Generate(&context, GreedyRequest({1, 2}, 1 << 20));
+  v1::GenerateResponse message;
+  while (reader->Read(&message)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  grpc::ClientContext next_context;
+  next_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto next = stub->Generate(&next_context, GreedyRequest({3, 4}, 4));
+  int tokens = 0;
+  while (next->Read(&message)) tokens += message.token_ids_size();
+  EXPECT_TRUE(next->Finish().ok());
+  EXPECT_EQ(tokens, 4);
+}
+
 // Without a host tier, sessions are capped by the slots.
 TEST(SessionLimitsTest, SessionsAreCappedBySlotsWithoutAHostTier) {
   ServerProcess server(
