@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -13,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "client/bench/bench_command.h"
+#include "client/call_metadata.h"
 #include "client/session_id.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -42,17 +42,9 @@ struct GenerateFlags {
   std::string session;
 };
 
-// Adds to a call the bearer token from SSM_TOKEN, if set (from the environment rather than a
-// flag, so it does not show in the process list), and for a call about a session its route in
-// x-session-id, on which a gateway in front of several replicas picks the one that holds the
-// session (proto/ssm/v1/inference.proto, deploy/kubernetes/).
+// The bearer token and, for a session, its route (client/call_metadata.h).
 void PrepareCall(grpc::ClientContext& context, const std::string& session_id = "") {
-  if (const char* token = std::getenv("SSM_TOKEN"); token != nullptr && *token != '\0') {
-    context.AddMetadata("authorization", std::string("Bearer ") + token);
-  }
-  if (!session_id.empty()) {
-    context.AddMetadata("x-session-id", ssm::client::SessionRoute(session_id));
-  }
+  ssm::client::AddCallMetadata(context, ssm::client::BearerToken(), session_id);
 }
 
 void PrintSession(const ssm::v1::Session& s) {

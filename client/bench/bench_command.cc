@@ -1,11 +1,11 @@
 #include "client/bench/bench_command.h"
 
-#include <cstdlib>
 #include <fstream>
 
 #include "client/bench/load_generator.h"
 #include "client/bench/report.h"
 #include "client/bench/workload.h"
+#include "client/call_metadata.h"
 
 namespace ssm::bench {
 namespace {
@@ -23,11 +23,6 @@ Each as mean, p50, p90, p99 and max. Warm-up requests are not counted. Client CP
 streamed token shows the client's own cost (and the token rate one core of it can drive).
 Requests: random token ids of --input-len (the server needs no tokenizer), or the lines of
 --dataset as text; --output-len tokens each (with --ignore-eos exactly that many).)";
-
-std::string BearerToken() {
-  const char* token = std::getenv("SSM_TOKEN");
-  return token != nullptr ? token : "";
-}
 
 }  // namespace
 
@@ -92,9 +87,7 @@ CLI::App* AddBenchCommand(CLI::App& app, Options& o) {
 int RunBench(const std::shared_ptr<grpc::Channel>& channel, const Options& options) {
   auto stub = v1::Inference::NewStub(channel);
   grpc::ClientContext context;
-  if (const std::string token = BearerToken(); !token.empty()) {
-    context.AddMetadata("authorization", "Bearer " + token);
-  }
+  client::AddCallMetadata(context, client::BearerToken());
   v1::ModelInfo model;
   if (grpc::Status status = stub->GetModelInfo(&context, {}, &model); !status.ok()) {
     std::fprintf(stderr, "ssm-client bench: cannot reach the server: %s\n",
@@ -113,7 +106,7 @@ int RunBench(const std::shared_ptr<grpc::Channel>& channel, const Options& optio
     }
   }
   Workload workload(options, model.vocab_size(), std::move(prompts));
-  LoadGenerator generator(*stub, options, workload, BearerToken());
+  LoadGenerator generator(*stub, options, workload, client::BearerToken());
   const std::vector<double> rates =
       options.sweep_rates.empty() ? std::vector<double>{options.request_rate} : options.sweep_rates;
   std::vector<nlohmann::json> reports;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "client/call_metadata.h"
 #include "client/session_id.h"
 
 namespace ssm::bench {
@@ -115,8 +116,7 @@ absl::StatusOr<std::vector<std::string>> LoadGenerator::CreateSessions(int count
     grpc::ClientContext context;
     v1::CreateSessionRequest request;
     request.set_id(client::NewSessionId());
-    context.AddMetadata("x-session-id", request.id());
-    if (!bearer_token_.empty()) context.AddMetadata("authorization", "Bearer " + bearer_token_);
+    client::AddCallMetadata(context, bearer_token_, request.id());
     v1::Session session;
     const grpc::Status status = stub_.CreateSession(&context, request, &session);
     if (!status.ok()) {
@@ -133,8 +133,7 @@ absl::StatusOr<std::vector<std::string>> LoadGenerator::CreateSessions(int count
 void LoadGenerator::DeleteSessions(const std::vector<std::string>& sessions) {
   for (const std::string& id : sessions) {
     grpc::ClientContext context;
-    context.AddMetadata("x-session-id", client::SessionRoute(id));
-    if (!bearer_token_.empty()) context.AddMetadata("authorization", "Bearer " + bearer_token_);
+    client::AddCallMetadata(context, bearer_token_, id);
     v1::DeleteSessionRequest request;
     request.set_id(id);
     v1::DeleteSessionResponse response;

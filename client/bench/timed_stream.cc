@@ -1,6 +1,6 @@
 #include "client/bench/timed_stream.h"
 
-#include "client/session_id.h"
+#include "client/call_metadata.h"
 
 namespace ssm::bench {
 namespace {
@@ -19,13 +19,7 @@ TimedStream::TimedStream(v1::GenerateRequest request, int turn, Done done)
 void TimedStream::Start(v1::Inference::Stub& stub, v1::GenerateRequest request,
                         const std::string& bearer_token, int turn, Done done) {
   auto* stream = new TimedStream(std::move(request), turn, std::move(done));
-  if (!bearer_token.empty()) {
-    stream->context_.AddMetadata("authorization", "Bearer " + bearer_token);
-  }
-  const std::string& session = stream->request_.session_id();
-  if (!session.empty()) {
-    stream->context_.AddMetadata("x-session-id", client::SessionRoute(session));
-  }
+  client::AddCallMetadata(stream->context_, bearer_token, stream->request_.session_id());
   stub.async()->Generate(&stream->context_, &stream->request_, stream);
   stream->StartRead(&stream->response_);
   stream->sent_ = stream->last_ = Clock::now();
