@@ -3,20 +3,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "engine/greedy.h"
 
 namespace ssm {
-
-absl::Status Backend::ForwardGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next) {
-  if (next.size() < batch.size()) {
-    return absl::InvalidArgumentError("the output buffer is smaller than the batch needs");
-  }
-  const size_t vocab = vocab_size();
-  std::vector<float> logits(batch.size() * vocab);
-  if (absl::Status status = Forward(batch, logits); !status.ok()) return status;
-  for (size_t i = 0; i < batch.size(); ++i) next[i] = ArgMax({&logits[i * vocab], vocab});
-  return absl::OkStatus();
-}
 
 absl::Status ValidateStep(std::span<const SequenceInput> batch, int num_slots, int64_t vocab_size,
                           size_t outputs, size_t outputs_per_sequence) {

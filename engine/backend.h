@@ -32,8 +32,9 @@ class Backend {
 
   // The same step, returning only each sequence's greedy token (the argmax of its logits, the
   // first on ties) in next[i]. A backend that keeps logits elsewhere (a GPU) picks the tokens
-  // there and sends back ids instead of batch x vocab floats. By default: Forward, then ArgMax.
-  virtual absl::Status ForwardGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next);
+  // there and sends back ids instead of batch x vocab floats.
+  virtual absl::Status ForwardGreedy(std::span<const SequenceInput> batch,
+                                     std::span<int32_t> next) = 0;
 
   virtual int num_slots() const = 0;
   virtual int64_t vocab_size() const = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/greedy.h"
 #include "kernels/cpu/causal_conv1d.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/multi_head_scan.h"
@@ -117,6 +118,18 @@ absl::Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::span
   }
   kernels::cpu::Linear(last_.data(), H, batch.size(), H, lm_head_, config_.vocab_size, nullptr,
                        logits.data(), config_.vocab_size);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::ForwardGreedy(std::span<const SequenceInput> batch,
+                                       std::span<int32_t> next) {
+  if (next.size() < batch.size()) {
+    return absl::InvalidArgumentError("the output buffer is smaller than the batch needs");
+  }
+  const size_t vocab = config_.vocab_size;
+  greedy_logits_.resize(batch.size() * vocab);
+  if (absl::Status status = Forward(batch, greedy_logits_); !status.ok()) return status;
+  for (size_t i = 0; i < batch.size(); ++i) next[i] = ArgMax({&greedy_logits_[i * vocab], vocab});
   return absl::OkStatus();
 }
 

@@ -18,6 +18,9 @@ class CpuBackend : public Backend {
   CpuBackend(const Model& model, int num_slots);
 
   absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) override;
+  // Forward into a buffer kept across steps, then the argmax of each row.
+  absl::Status ForwardGreedy(std::span<const SequenceInput> batch,
+                             std::span<int32_t> next) override;
   int num_slots() const override { return num_slots_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t slot_size() const override { return slot_size_; }
@@ -67,6 +70,7 @@ class CpuBackend : public Backend {
 
   // Activations of one step, token-major; reused across steps.
   std::vector<float> hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_;
+  std::vector<float> greedy_logits_;
 };
 
 }  // namespace ssm
