@@ -10,6 +10,7 @@
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/gemv.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/selective_scan.h"
 
@@ -154,15 +155,14 @@ absl::Status CudaBackend::Init(const Model& model) {
     if (!v.ok() && status.ok()) status = v.status();
     return v.value_or(nullptr);
   };
-  auto matrix = [&](const TensorView* t) -> Matrix {
-    absl::StatusOr<Matrix> m = UploadMatrix(t);
+  auto matrix = [&](const TensorView* t, const TensorView* column_scale = nullptr) -> Matrix {
+    absl::StatusOr<Matrix> m = UploadMatrix(t, column_scale);
     if (!m.ok() && status.ok()) status = m.status();
     return m.value_or(Matrix{});
   };
   for (const LayerWeights& l : w.layers) {
     layers_.push_back(Layer{
-        .norm = vector(l.norm),
-        .in_proj = matrix(l.in_proj),
+        .in_proj = matrix(l.in_proj, /*column_scale=*/l.norm),
         .in_proj_bias = vector(l.in_proj_bias),
         .conv = vector(l.conv),
         .conv_bias = vector(l.conv_bias),
@@ -205,23 +205,29 @@ absl::StatusOr<const float*> CudaBackend::UploadVector(const TensorView* tensor,
   return weights_.emplace_back(*std::move(buffer)).get<const float>();
 }
 
-absl::StatusOr<Matrix> CudaBackend::UploadMatrix(const TensorView* tensor) {
+absl::StatusOr<Matrix> CudaBackend::UploadMatrix(const TensorView* tensor,
+                                                 const TensorView* column_scale) {
   if (tensor == nullptr) return Matrix{};
   const int64_t rows = tensor->shape.front(), cols = tensor->NumElements() / rows;
-  const bool narrow = options_.bf16_matrices && tensor->dtype != DType::kBF16;
-  const ElementType type = narrow ? ElementType::kBF16 : ToElementType(tensor->dtype);
+  const ElementType type =
+      options_.bf16_matrices ? ElementType::kBF16 : ToElementType(tensor->dtype);
   absl::StatusOr<DeviceBuffer> buffer;
-  if (!narrow) {
+  if (column_scale == nullptr && type == ToElementType(tensor->dtype)) {
     buffer = Upload(tensor->bytes.data(), tensor->bytes.size());
-  } else {  // widen on the host, round to bf16 on the device
-    const std::vector<float> values = Widened(*tensor);
+  } else {  // widen (and scale) on the host, round to the stored type on the device
+    std::vector<float> values = Widened(*tensor);
+    if (column_scale != nullptr) {
+      const std::vector<float> scale = Widened(*column_scale);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) values[r * cols + c] *= scale[c];
+      }
+    }
     absl::StatusOr<DeviceBuffer> staging = Upload(values.data(), values.size() * sizeof(float));
     if (!staging.ok()) return staging.status();
     buffer = DeviceBuffer::Allocate(rows * cols * kernels::cuda::ElementBytes(type));
     if (!buffer.ok()) return buffer.status();
     kernels::cuda::Narrow(staging->get<float>(), rows, cols, cols, buffer->get(), type, stream_);
-    if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "narrowing a weight");
-        !s.ok()) {
+    if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "storing a weight"); !s.ok()) {
       return s;
     }
   }
@@ -405,11 +411,7 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                                  stream_);
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const Layer& layer = layers_[l];
-    kernels::cuda::RmsNorm(hidden, nullptr, tokens, H, layer.norm, config_.norm_eps,
-                           normed_.get<float>(), stream_);
-    const int64_t P = config_.in_proj_size();
-    Linear(normed_.get<float>(), H, tokens, layer.in_proj, layer.in_proj_bias,
-           projected_.get<float>(), P, /*accumulate=*/false);
+    NormalizedInProj(layer, tokens);
     if (config_.architecture == Architecture::kMamba1) {
       Mamba1Mixer(layer, l, step.layout);
     } else {
@@ -433,6 +435,21 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
     cudaMemcpyAsync(ids_host_.get(), ids_device_.get(), S * sizeof(int32_t), cudaMemcpyDeviceToHost,
                     stream_);
   }
+}
+
+void CudaBackend::NormalizedInProj(const Layer& layer, int64_t tokens) {
+  const int64_t H = config_.d_model, P = config_.in_proj_size();
+  float* hidden = hidden_.get<float>();
+  if (kernels::cuda::GemvSupports(layer.in_proj, hidden, H, tokens)) {
+    kernels::cuda::Gemv(hidden, H, tokens, layer.in_proj, layer.in_proj_bias,
+                        projected_.get<float>(), P, /*accumulate=*/false,
+                        {.enabled = true, .eps = config_.norm_eps}, stream_);
+    return;
+  }
+  kernels::cuda::RmsNorm(hidden, nullptr, tokens, H, /*weight=*/nullptr, config_.norm_eps,
+                         normed_.get<float>(), stream_);
+  Linear(normed_.get<float>(), H, tokens, layer.in_proj, layer.in_proj_bias,
+         projected_.get<float>(), P, /*accumulate=*/false);
 }
 
 // in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts

@@ -56,8 +56,7 @@ class CudaBackend : public Backend {
  private:
   // fp32 vectors and matrices of one block, on the device; null where the model has none.
   struct Layer {
-    const float* norm = nullptr;
-    kernels::cuda::Matrix in_proj;
+    kernels::cuda::Matrix in_proj;  // with the block's RMSNorm weight folded into its columns
     const float* in_proj_bias = nullptr;
     const float* conv = nullptr;
     const float* conv_bias = nullptr;
@@ -74,7 +73,10 @@ class CudaBackend : public Backend {
   CudaBackend(const Model& model, int num_slots, const CudaBackendOptions& options);
   absl::Status Init(const Model& model);
   absl::StatusOr<const float*> UploadVector(const TensorView* tensor, bool negative_exp = false);
-  absl::StatusOr<kernels::cuda::Matrix> UploadMatrix(const TensorView* tensor);
+  // The matrix as the backend stores it (bf16 with bf16_matrices, else the checkpoint's type),
+  // its columns multiplied by column_scale when given.
+  absl::StatusOr<kernels::cuda::Matrix> UploadMatrix(const TensorView* tensor,
+                                                     const TensorView* column_scale = nullptr);
   absl::Status EnsureCapacity(int64_t tokens, int64_t sequences);
   // A step as the kernels see it, in device memory.
   struct DeviceStep {
@@ -98,6 +100,9 @@ class CudaBackend : public Backend {
   // A GEMM on the step's stream; the first failure of a step is kept in gemm_status_.
   void Linear(const float* x, int64_t ldx, int64_t rows, const kernels::cuda::Matrix& w,
               const float* bias, float* out, int64_t ldo, bool accumulate);
+  // projected_ = in_proj(RMSNorm(hidden_)): the norm's weight is in in_proj, so a small batch
+  // normalizes inside its GEMV and a larger one normalizes before the GEMM.
+  void NormalizedInProj(const Layer& layer, int64_t tokens);
   void Mamba1Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
   void Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
 

@@ -47,12 +47,56 @@ __global__ void ShiftWindows(StepLayout step, StatePool pool, int64_t layer, con
   for (int j = 0; j < kernel - 1; ++j) window[j * channels + c] = kept[j];
 }
 
+// A step of one token per sequence (decode), in one pass: each thread reads its channel's window
+// and new input, writes the output and the shifted window. The kernel size is a template
+// argument so the window stays in registers. grid: (sequences, channel blocks).
+template <int kKernel>
+__global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, const float* x,
+                             int64_t ldx, int64_t channels, const float* weight, const float* bias,
+                             float* out, int64_t ldo) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
+  if (c >= channels) return;
+  const int s = blockIdx.x;
+  const int64_t t = step.seq_begin[s];
+  float* window = pool.Layer(step.seq_slot[s], layer);
+  float inputs[kKernel];
+#pragma unroll
+  for (int j = 0; j < kKernel - 1; ++j) inputs[j] = window[j * channels + c];
+  inputs[kKernel - 1] = x[t * ldx + c];
+  float acc = bias != nullptr ? bias[c] : 0.0f;
+#pragma unroll
+  for (int k = 0; k < kKernel; ++k) acc += weight[c * kKernel + k] * inputs[k];
+  out[t * ldo + c] = Silu(acc);
+#pragma unroll
+  for (int j = 0; j < kKernel - 1; ++j) window[j * channels + c] = inputs[j + 1];
+}
+
+// Launches ConvOneToken<kernel> for a kernel size known only at run time.
+template <int kKernel = 1>
+void LaunchConvOneToken(int kernel, dim3 grid, cudaStream_t stream, const StepLayout& step,
+                        const StatePool& pool, int64_t layer, const float* x, int64_t ldx,
+                        int64_t channels, const float* weight, const float* bias, float* out,
+                        int64_t ldo) {
+  if constexpr (kKernel <= kMaxConvKernel) {
+    if (kernel != kKernel) {
+      return LaunchConvOneToken<kKernel + 1>(kernel, grid, stream, step, pool, layer, x, ldx,
+                                             channels, weight, bias, out, ldo);
+    }
+    ConvOneToken<kKernel><<<grid, kThreads, 0, stream>>>(step, pool, layer, x, ldx, channels,
+                                                         weight, bias, out, ldo);
+  }
+}
+
 }  // namespace
 
 void CausalConv1dSilu(const StepLayout& step, const StatePool& pool, int64_t layer, const float* x,
                       int64_t ldx, int64_t channels, int kernel, const float* weight,
                       const float* bias, float* out, int64_t ldo, cudaStream_t stream) {
   const int channel_blocks = (channels + kThreads - 1) / kThreads;
+  if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
+    return LaunchConvOneToken(kernel, dim3(step.num_sequences, channel_blocks), stream, step, pool,
+                              layer, x, ldx, channels, weight, bias, out, ldo);
+  }
   ConvTokens<<<dim3(step.num_tokens, channel_blocks), kThreads, 0, stream>>>(
       step, pool, layer, x, ldx, channels, kernel, weight, bias, out, ldo);
   ShiftWindows<<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(

@@ -1,6 +1,7 @@
 #include "kernels/cuda/linear.h"
 
 #include "kernels/cuda/convert.h"
+#include "kernels/cuda/gemv.h"
 
 namespace ssm::kernels::cuda {
 namespace {
@@ -25,6 +26,10 @@ cublasStatus_t Linear(cublasHandle_t handle, const float* x, int64_t ldx, int64_
   cudaStream_t stream = nullptr;
   if (cublasStatus_t status = cublasGetStream(handle, &stream); status != CUBLAS_STATUS_SUCCESS) {
     return status;
+  }
+  if (GemvSupports(w, x, ldx, tokens)) {
+    Gemv(x, ldx, tokens, w, bias, out, ldo, accumulate, GemvNormalize{}, stream);
+    return CUBLAS_STATUS_SUCCESS;
   }
   const void* input = x;
   int64_t ld_input = ldx;

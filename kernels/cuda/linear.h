@@ -19,7 +19,8 @@ struct Matrix {
 
 // out[t, :] (=|+=) x[t, :cols] . w^T (+ bias) for t < tokens, fp32 in and out, accumulation in
 // fp32. An fp32 matrix multiplies in full fp32 (no TF32); an f16/bf16 matrix multiplies on the
-// tensor cores after x is rounded to its type in `scratch` (tokens x cols elements of it).
+// tensor cores after x is rounded to its type in `scratch` (tokens x cols elements of it);
+// for a few tokens (a decode step of a small batch) it goes through Gemv instead (gemv.h).
 // With accumulate, the product is added to out (the residual stream) instead of replacing it.
 cublasStatus_t Linear(cublasHandle_t handle, const float* x, int64_t ldx, int64_t tokens,
                       const Matrix& w, const float* bias, float* out, int64_t ldo, bool accumulate,

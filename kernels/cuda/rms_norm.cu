@@ -28,7 +28,8 @@ __global__ void RmsNormRows(const float* x, const int32_t* rows, int64_t width, 
   const float* in = x + row * width;
   const float scale = rsqrtf(BlockSumOfSquares(in, width) / width + eps);
   float* dst = out + static_cast<int64_t>(blockIdx.x) * width;
-  for (int64_t i = threadIdx.x; i < width; i += kThreads) dst[i] = in[i] * scale * weight[i];
+  for (int64_t i = threadIdx.x; i < width; i += kThreads)
+    dst[i] = in[i] * scale * (weight != nullptr ? weight[i] : 1.0f);
 }
 
 // One block per (token, group): gate, then normalize the group.

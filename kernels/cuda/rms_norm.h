@@ -9,7 +9,7 @@ namespace ssm::kernels::cuda {
 
 // out[r, :] = x[row(r), :] / sqrt(mean(x[row(r), :]^2) + eps) * weight, for r < num_rows, where
 // row(r) = rows[r] when rows is given (e.g. each sequence's last token) and r otherwise.
-// x and out are dense [*, width] fp32.
+// x and out are dense [*, width] fp32; a null weight is all ones (a weight folded elsewhere).
 void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
              float eps, float* out, cudaStream_t stream);
 

@@ -1,3 +1,5 @@
+#include <cstdint>
+
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/selective_scan.h"
 
@@ -82,9 +84,115 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   }
 }
 
+// A run of kCount consecutive floats, in 16-byte loads where the address allows it (the flag
+// is the same for every thread of a launch, so the branch does not diverge).
+template <int kCount>
+__device__ __forceinline__ void LoadRun(const float* p, bool vector, float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const float4 q = reinterpret_cast<const float4*>(p)[i];
+      v[4 * i] = q.x, v[4 * i + 1] = q.y, v[4 * i + 2] = q.z, v[4 * i + 3] = q.w;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) v[i] = p[i];
+  }
+}
+
+template <int kCount>
+__device__ __forceinline__ void StoreRun(float* p, bool vector, const float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      reinterpret_cast<float4*>(p)[i] =
+          make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) p[i] = v[i];
+  }
+}
+
+// Which of a one-token step's runs may be loaded 16 bytes at a time.
+struct VectorRuns {
+  bool state, bc, A;
+};
+
+constexpr int kDecodeThreads = 128;
+
+// A step of one token per sequence (decode). Such a step reads and writes each state element
+// once and does little else, so its speed is how many bytes are in flight: each thread owns
+// kPerLane consecutive state elements of a row (kLanes threads per row) and loads all of its
+// inputs before it computes. ScanRows, with one element per thread, keeps too few bytes in flight
+// for this (it is built for many tokens per load).
+template <int kLanes, int kPerLane>
+__global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
+                             ScanArgs a, VectorRuns vector) {
+  constexpr int kRowsPerBlock = kDecodeThreads / kLanes;
+  constexpr int kStates = kLanes * kPerLane;
+  const int lane = threadIdx.x % kLanes, first = lane * kPerLane;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kLanes;
+  const bool active = row < a.rows;  // as in ScanRows: every lane takes part in the shuffles
+  const int64_t r = active ? row : a.rows - 1;
+  const int s = blockIdx.y;
+  const int64_t t = step.seq_begin[s];
+  const int64_t head = r / a.head_dim, group = head / a.heads_per_group;
+
+  float* state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates + first;
+  float h[kPerLane], B[kPerLane], C[kPerLane], A[kPerLane];
+  LoadRun(state, vector.state, h);
+  LoadRun(a.B + t * a.ldbc + group * kStates + first, vector.bc, B);
+  LoadRun(a.C + t * a.ldbc + group * kStates + first, vector.bc, C);
+  if (a.a_per_state) {
+    LoadRun(a.A + head * kStates + first, vector.A, A);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) A[i] = a.A[head];
+  }
+  const float x = a.x[t * a.ldx + r];
+  const float gate = a.z != nullptr ? a.z[t * a.ldz + r] : 0.0f;
+  const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
+  const float dt = fminf(fmaxf(Softplus(a.dt[t * a.lddt + head] + dt_bias), a.dt_min), a.dt_max);
+
+  float dot = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    h[i] = h[i] * expf(dt * A[i]) + dt * x * B[i];
+    dot += C[i] * h[i];
+  }
+#pragma unroll
+  for (int offset = kLanes / 2; offset > 0; offset /= 2) {
+    dot += __shfl_xor_sync(0xffffffffu, dot, offset, kLanes);
+  }
+  if (!active) return;
+  StoreRun(state, vector.state, h);
+  if (lane == 0) {
+    float y = dot + a.D[head] * x;
+    if (a.z != nullptr) y *= Silu(gate);
+    a.y[t * a.ldy + r] = y;
+  }
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 template <int kLanes, int kPerLane>
 void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_t conv_floats,
             const ScanArgs& args, cudaStream_t stream) {
+  if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
+    constexpr int kOneTokenLanes = kLanes * kPerLane <= 16 ? 1 : kLanes * kPerLane / 16;
+    constexpr int kOneTokenPerLane = kLanes * kPerLane / kOneTokenLanes;
+    constexpr int kRowsPerBlock = kDecodeThreads / kOneTokenLanes;
+    const VectorRuns vector{
+        .state = Aligned16(pool.base) &&
+                 (pool.slot_floats | pool.layer_floats | conv_floats | kOneTokenPerLane) % 4 == 0,
+        .bc = Aligned16(args.B) && Aligned16(args.C) && args.ldbc % 4 == 0,
+        .A = Aligned16(args.A)};
+    const dim3 grid((args.rows + kRowsPerBlock - 1) / kRowsPerBlock, step.num_sequences);
+    ScanOneToken<kOneTokenLanes, kOneTokenPerLane>
+        <<<grid, kDecodeThreads, 0, stream>>>(step, pool, layer, conv_floats, args, vector);
+    return;
+  }
   constexpr int kRowsPerBlock = kThreads / kLanes;
   const dim3 grid((args.rows + kRowsPerBlock - 1) / kRowsPerBlock, step.num_sequences);
   ScanRows<kLanes, kPerLane><<<grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args);
