@@ -17,6 +17,7 @@
 namespace ssm {
 
 using kernels::cuda::ElementType;
+using kernels::cuda::GemmInput;
 using kernels::cuda::Matrix;
 using kernels::cuda::StepLayout;
 
@@ -53,13 +54,20 @@ std::vector<float> Widened(const TensorView& tensor) {
   return values;
 }
 
-// A device copy of host bytes.
-absl::StatusOr<DeviceBuffer> Upload(const void* data, size_t bytes) {
+// A device copy of host bytes, complete when this returns. The copy goes through `stream`
+// and waits for it: a plain cudaMemcpy from pageable memory may return before its DMA has
+// landed, and runs on the legacy stream, which our non-blocking streams do not wait for, so a
+// kernel reading the copy next (narrowing a weight on `stream`) could see stale bytes.
+absl::StatusOr<DeviceBuffer> Upload(const void* data, size_t bytes, cudaStream_t stream) {
   absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(bytes);
   if (!buffer.ok()) return buffer.status();
-  if (absl::Status s = CudaStatus(cudaMemcpy(buffer->get(), data, bytes, cudaMemcpyHostToDevice),
-                                  "uploading a weight");
+  if (absl::Status s =
+          CudaStatus(cudaMemcpyAsync(buffer->get(), data, bytes, cudaMemcpyHostToDevice, stream),
+                     "uploading a weight");
       !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream), "uploading a weight"); !s.ok()) {
     return s;
   }
   return buffer;
@@ -200,7 +208,8 @@ absl::StatusOr<const float*> CudaBackend::UploadVector(const TensorView* tensor,
   if (negative_exp) {
     for (float& v : values) v = -std::exp(v);
   }
-  absl::StatusOr<DeviceBuffer> buffer = Upload(values.data(), values.size() * sizeof(float));
+  absl::StatusOr<DeviceBuffer> buffer =
+      Upload(values.data(), values.size() * sizeof(float), stream_);
   if (!buffer.ok()) return buffer.status();
   return weights_.emplace_back(*std::move(buffer)).get<const float>();
 }
@@ -213,7 +222,7 @@ absl::StatusOr<Matrix> CudaBackend::UploadMatrix(const TensorView* tensor,
       options_.bf16_matrices ? ElementType::kBF16 : ToElementType(tensor->dtype);
   absl::StatusOr<DeviceBuffer> buffer;
   if (column_scale == nullptr && type == ToElementType(tensor->dtype)) {
-    buffer = Upload(tensor->bytes.data(), tensor->bytes.size());
+    buffer = Upload(tensor->bytes.data(), tensor->bytes.size(), stream_);
   } else {  // widen (and scale) on the host, round to the stored type on the device
     std::vector<float> values = Widened(*tensor);
     if (column_scale != nullptr) {
@@ -222,7 +231,8 @@ absl::StatusOr<Matrix> CudaBackend::UploadMatrix(const TensorView* tensor,
         for (int64_t c = 0; c < cols; ++c) values[r * cols + c] *= scale[c];
       }
     }
-    absl::StatusOr<DeviceBuffer> staging = Upload(values.data(), values.size() * sizeof(float));
+    absl::StatusOr<DeviceBuffer> staging =
+        Upload(values.data(), values.size() * sizeof(float), stream_);
     if (!staging.ok()) return staging.status();
     buffer = DeviceBuffer::Allocate(rows * cols * kernels::cuda::ElementBytes(type));
     if (!buffer.ok()) return buffer.status();
@@ -270,6 +280,7 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
       {&ids_device_, S * 4},
       {&ids_host_, S * 4, DeviceBuffer::Kind::kPinnedHost},
       {&scratch_, scratch_floats * 2},
+      {&narrowed_, scratch_floats * 2},
   };
   for (const Need& need : needs) {
     absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(need.bytes, need.kind);
@@ -317,10 +328,10 @@ CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> bat
                     .last_rows = device + (last_rows - host)};
 }
 
-void CudaBackend::Linear(const float* x, int64_t ldx, int64_t rows, const Matrix& w,
-                         const float* bias, float* out, int64_t ldo, bool accumulate) {
+void CudaBackend::Linear(const GemmInput& x, int64_t rows, const Matrix& w, const float* bias,
+                         float* out, int64_t ldo, bool accumulate) {
   const cublasStatus_t status =
-      kernels::cuda::Linear(cublas_, x, ldx, rows, w, bias, out, ldo, accumulate, scratch_.get());
+      kernels::cuda::Linear(cublas_, x, rows, w, bias, out, ldo, accumulate, scratch_.get());
   if (gemm_status_ == CUBLAS_STATUS_SUCCESS) gemm_status_ = status;
 }
 
@@ -412,19 +423,17 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const Layer& layer = layers_[l];
     NormalizedInProj(layer, tokens);
-    if (config_.architecture == Architecture::kMamba1) {
-      Mamba1Mixer(layer, l, step.layout);
-    } else {
-      Mamba2Mixer(layer, l, step.layout);
-    }
+    const GemmInput mixed = config_.architecture == Architecture::kMamba1
+                                ? Mamba1Mixer(layer, l, step.layout)
+                                : Mamba2Mixer(layer, l, step.layout);
     // out_proj accumulates onto the residual stream.
-    Linear(y_.get<float>(), config_.d_inner, tokens, layer.out_proj, layer.out_proj_bias, hidden, H,
-           /*accumulate=*/true);
+    Linear(mixed, tokens, layer.out_proj, layer.out_proj_bias, hidden, H, /*accumulate=*/true);
   }
   // Only each sequence's last token needs the final norm and the vocabulary projection.
-  kernels::cuda::RmsNorm(hidden, step.last_rows, S, H, norm_f_, config_.norm_eps,
-                         last_.get<float>(), stream_);
-  Linear(last_.get<float>(), H, S, lm_head_, nullptr, logits_.get<float>(), config_.vocab_size,
+  const GemmInput last = GemmInputFor(lm_head_, S, last_.get(), H);
+  kernels::cuda::RmsNorm(hidden, step.last_rows, S, H, norm_f_, config_.norm_eps, last.data,
+                         last.type, stream_);
+  Linear(last, S, lm_head_, nullptr, logits_.get<float>(), config_.vocab_size,
          /*accumulate=*/false);
   if (output == Output::kLogits) {
     cudaMemcpyAsync(logits_host_.get(), logits_.get(), S * config_.vocab_size * sizeof(float),
@@ -446,24 +455,40 @@ void CudaBackend::NormalizedInProj(const Layer& layer, int64_t tokens) {
                         {.enabled = true, .eps = config_.norm_eps}, stream_);
     return;
   }
+  const GemmInput normed = GemmInputFor(layer.in_proj, tokens, normed_.get(), H);
   kernels::cuda::RmsNorm(hidden, nullptr, tokens, H, /*weight=*/nullptr, config_.norm_eps,
-                         normed_.get<float>(), stream_);
-  Linear(normed_.get<float>(), H, tokens, layer.in_proj, layer.in_proj_bias,
-         projected_.get<float>(), P, /*accumulate=*/false);
+                         normed.data, normed.type, stream_);
+  Linear(normed, tokens, layer.in_proj, layer.in_proj_bias, projected_.get<float>(), P,
+         /*accumulate=*/false);
+}
+
+GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_rows, int64_t ld) {
+  const ElementType type = kernels::cuda::GemmInputType(w, tokens);
+  return {.data = type == ElementType::kF32 ? fp32_rows : narrowed_.get(), .type = type, .ld = ld};
 }
 
 // in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts
 // dt_low to d_inner (its bias is added in the scan), and the scan produces the gated output.
-void CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
+GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, N = config_.d_state, R = config_.dt_rank;
   const int64_t P = config_.in_proj_size(), X = R + 2 * N, T = step.num_tokens;
   float* projected = projected_.get<float>();
   float* conv_out = conv_out_.get<float>();
   float* x_dbl = x_dbl_.get<float>();
+  // The conv output feeds the scan (fp32) and x_proj (in x_proj's input type, a second copy).
+  const GemmInput conv_for_x_proj = GemmInputFor(layer.x_proj, T, conv_out, I);
+  const bool copy = conv_for_x_proj.type != ElementType::kF32;
   kernels::cuda::CausalConv1dSilu(step, pool_, index, projected, P, I, config_.d_conv, layer.conv,
-                                  layer.conv_bias, conv_out, I, stream_);
-  Linear(conv_out, I, T, layer.x_proj, nullptr, x_dbl, X, /*accumulate=*/false);
-  Linear(x_dbl, X, T, layer.dt_proj, nullptr, dt_.get<float>(), I, /*accumulate=*/false);
+                                  layer.conv_bias,
+                                  {.data = conv_out,
+                                   .ld = I,
+                                   .copy = copy ? conv_for_x_proj.data : nullptr,
+                                   .copy_type = conv_for_x_proj.type},
+                                  stream_);
+  Linear(conv_for_x_proj, T, layer.x_proj, nullptr, x_dbl, X, /*accumulate=*/false);
+  Linear({.data = x_dbl, .ld = X}, T, layer.dt_proj, nullptr, dt_.get<float>(), I,
+         /*accumulate=*/false);
+  const GemmInput y = GemmInputFor(layer.out_proj, T, y_.get(), I);
   kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
                                {.rows = I,
                                 .head_dim = 1,
@@ -484,21 +509,24 @@ void CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayou
                                 .D = layer.D,
                                 .z = projected + I,
                                 .ldz = P,
-                                .y = y_.get<float>(),
-                                .ldy = I},
+                                .y = y.data,
+                                .ldy = I,
+                                .y_type = y.type},
                                stream_);
+  return y;
 }
 
 // in_proj rows are [z | xBC | dt]; xBC goes through conv and splits into x, B and C; the scan
 // runs per head, and the gated RMSNorm (per group) applies z.
-void CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
+GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, G = config_.n_groups, N = config_.d_state;
   const int64_t P = config_.in_proj_size(), Cch = config_.conv_channels();
   float* projected = projected_.get<float>();
   float* conv_out = conv_out_.get<float>();
   float* y = y_.get<float>();
   kernels::cuda::CausalConv1dSilu(step, pool_, index, projected + I, P, Cch, config_.d_conv,
-                                  layer.conv, layer.conv_bias, conv_out, Cch, stream_);
+                                  layer.conv, layer.conv_bias, {.data = conv_out, .ld = Cch},
+                                  stream_);
   kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
                                {.rows = I,
                                 .head_dim = config_.head_dim,
@@ -520,8 +548,10 @@ void CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayou
                                 .y = y,
                                 .ldy = I},
                                stream_);
+  const GemmInput normed = GemmInputFor(layer.out_proj, step.num_tokens, y, I);
   kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
-                              config_.norm_eps, stream_);
+                              config_.norm_eps, normed.data, normed.type, I, stream_);
+  return normed;
 }
 
 void CudaBackend::ClearSlot(int slot) {

@@ -98,13 +98,20 @@ class CudaBackend : public Backend {
   absl::StatusOr<cudaGraphExec_t> DecodeGraph(const DeviceStep& step, Output output);
   void DropGraphs();
   // A GEMM on the step's stream; the first failure of a step is kept in gemm_status_.
-  void Linear(const float* x, int64_t ldx, int64_t rows, const kernels::cuda::Matrix& w,
+  void Linear(const kernels::cuda::GemmInput& x, int64_t rows, const kernels::cuda::Matrix& w,
               const float* bias, float* out, int64_t ldo, bool accumulate);
+  // Where a kernel should write the input rows (ld apart) of a product with w: fp32_rows when
+  // the product reads fp32, else narrowed_ in w's 16-bit type.
+  kernels::cuda::GemmInput GemmInputFor(const kernels::cuda::Matrix& w, int64_t tokens,
+                                        void* fp32_rows, int64_t ld);
   // projected_ = in_proj(RMSNorm(hidden_)): the norm's weight is in in_proj, so a small batch
   // normalizes inside its GEMV and a larger one normalizes before the GEMM.
   void NormalizedInProj(const Layer& layer, int64_t tokens);
-  void Mamba1Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
-  void Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
+  // Each mixer leaves out_proj's input rows and says where they are.
+  kernels::cuda::GemmInput Mamba1Mixer(const Layer& layer, int64_t index,
+                                       const kernels::cuda::StepLayout& step);
+  kernels::cuda::GemmInput Mamba2Mixer(const Layer& layer, int64_t index,
+                                       const kernels::cuda::StepLayout& step);
 
   ModelConfig config_;
   CudaBackendOptions options_;
@@ -127,6 +134,7 @@ class CudaBackend : public Backend {
   int64_t token_capacity_ = 0, sequence_capacity_ = 0;
   DeviceBuffer layout_host_, layout_device_, logits_host_, ids_host_, ids_device_;
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
+  DeviceBuffer narrowed_;          // GEMM inputs written in their matrix's 16-bit type
   DeviceBuffer cublas_workspace_;  // fixed, so cuBLAS allocates nothing while a graph is captured
   absl::flat_hash_map<std::pair<int, Output>, cudaGraphExec_t> decode_graphs_;
 };

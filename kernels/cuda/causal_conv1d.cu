@@ -14,10 +14,16 @@ __device__ __forceinline__ float Input(const float* x, int64_t ldx, const float*
   return q >= 0 ? x[(begin + q) * ldx + c] : window[(kernel - 1 + q) * channels + c];
 }
 
+__device__ __forceinline__ void Store(const ConvOutput& out, int64_t token, int64_t channel,
+                                      float v) {
+  out.data[token * out.ld + channel] = v;
+  if (out.copy != nullptr) StoreAs(out.copy, token * out.ld + channel, out.copy_type, v);
+}
+
 // grid: (tokens, channel blocks).
 __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const float* x,
                            int64_t ldx, int64_t channels, int kernel, const float* weight,
-                           const float* bias, float* out, int64_t ldo) {
+                           const float* bias, ConvOutput out) {
   const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
   if (c >= channels) return;
   const int t = blockIdx.x, s = step.token_seq[t];
@@ -28,7 +34,7 @@ __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const
     acc += weight[c * kernel + k] *
            Input(x, ldx, window, channels, kernel, begin, position - (kernel - 1) + k, c);
   }
-  out[t * ldo + c] = Silu(acc);
+  Store(out, t, c, Silu(acc));
 }
 
 // grid: (sequences, channel blocks). Each thread reads its channel's new window in full before
@@ -53,7 +59,7 @@ __global__ void ShiftWindows(StepLayout step, StatePool pool, int64_t layer, con
 template <int kKernel>
 __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, const float* x,
                              int64_t ldx, int64_t channels, const float* weight, const float* bias,
-                             float* out, int64_t ldo) {
+                             ConvOutput out) {
   const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
   if (c >= channels) return;
   const int s = blockIdx.x;
@@ -66,7 +72,7 @@ __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, con
   float acc = bias != nullptr ? bias[c] : 0.0f;
 #pragma unroll
   for (int k = 0; k < kKernel; ++k) acc += weight[c * kKernel + k] * inputs[k];
-  out[t * ldo + c] = Silu(acc);
+  Store(out, t, c, Silu(acc));
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) window[j * channels + c] = inputs[j + 1];
 }
@@ -75,15 +81,15 @@ __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, con
 template <int kKernel = 1>
 void LaunchConvOneToken(int kernel, dim3 grid, cudaStream_t stream, const StepLayout& step,
                         const StatePool& pool, int64_t layer, const float* x, int64_t ldx,
-                        int64_t channels, const float* weight, const float* bias, float* out,
-                        int64_t ldo) {
+                        int64_t channels, const float* weight, const float* bias,
+                        const ConvOutput& out) {
   if constexpr (kKernel <= kMaxConvKernel) {
     if (kernel != kKernel) {
       return LaunchConvOneToken<kKernel + 1>(kernel, grid, stream, step, pool, layer, x, ldx,
-                                             channels, weight, bias, out, ldo);
+                                             channels, weight, bias, out);
     }
-    ConvOneToken<kKernel><<<grid, kThreads, 0, stream>>>(step, pool, layer, x, ldx, channels,
-                                                         weight, bias, out, ldo);
+    ConvOneToken<kKernel>
+        <<<grid, kThreads, 0, stream>>>(step, pool, layer, x, ldx, channels, weight, bias, out);
   }
 }
 
@@ -91,14 +97,14 @@ void LaunchConvOneToken(int kernel, dim3 grid, cudaStream_t stream, const StepLa
 
 void CausalConv1dSilu(const StepLayout& step, const StatePool& pool, int64_t layer, const float* x,
                       int64_t ldx, int64_t channels, int kernel, const float* weight,
-                      const float* bias, float* out, int64_t ldo, cudaStream_t stream) {
+                      const float* bias, const ConvOutput& out, cudaStream_t stream) {
   const int channel_blocks = (channels + kThreads - 1) / kThreads;
   if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
     return LaunchConvOneToken(kernel, dim3(step.num_sequences, channel_blocks), stream, step, pool,
-                              layer, x, ldx, channels, weight, bias, out, ldo);
+                              layer, x, ldx, channels, weight, bias, out);
   }
   ConvTokens<<<dim3(step.num_tokens, channel_blocks), kThreads, 0, stream>>>(
-      step, pool, layer, x, ldx, channels, kernel, weight, bias, out, ldo);
+      step, pool, layer, x, ldx, channels, kernel, weight, bias, out);
   ShiftWindows<<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(
       step, pool, layer, x, ldx, channels, kernel);
 }

@@ -20,23 +20,31 @@ cudaDataType_t CudaType(ElementType type) {
 
 }  // namespace
 
-cublasStatus_t Linear(cublasHandle_t handle, const float* x, int64_t ldx, int64_t tokens,
-                      const Matrix& w, const float* bias, float* out, int64_t ldo, bool accumulate,
-                      void* scratch) {
+ElementType GemmInputType(const Matrix& w, int64_t tokens) {
+  return w.type != ElementType::kF32 && tokens > kGemvMaxTokens ? w.type : ElementType::kF32;
+}
+
+cublasStatus_t Linear(cublasHandle_t handle, const GemmInput& x, int64_t tokens, const Matrix& w,
+                      const float* bias, float* out, int64_t ldo, bool accumulate, void* scratch) {
   cudaStream_t stream = nullptr;
   if (cublasStatus_t status = cublasGetStream(handle, &stream); status != CUBLAS_STATUS_SUCCESS) {
     return status;
   }
-  if (GemvSupports(w, x, ldx, tokens)) {
-    Gemv(x, ldx, tokens, w, bias, out, ldo, accumulate, GemvNormalize{}, stream);
-    return CUBLAS_STATUS_SUCCESS;
-  }
-  const void* input = x;
-  int64_t ld_input = ldx;
-  if (w.type != ElementType::kF32) {
-    Narrow(x, tokens, w.cols, ldx, scratch, w.type, stream);
-    input = scratch;
-    ld_input = w.cols;
+  const void* input = x.data;
+  int64_t ld_input = x.ld;
+  if (x.type == ElementType::kF32) {
+    const float* x32 = static_cast<const float*>(x.data);
+    if (GemvSupports(w, x32, x.ld, tokens)) {
+      Gemv(x32, x.ld, tokens, w, bias, out, ldo, accumulate, GemvNormalize{}, stream);
+      return CUBLAS_STATUS_SUCCESS;
+    }
+    if (w.type != ElementType::kF32) {
+      Narrow(x32, tokens, w.cols, x.ld, scratch, w.type, stream);
+      input = scratch;
+      ld_input = w.cols;
+    }
+  } else if (x.type != w.type) {
+    return CUBLAS_STATUS_INVALID_VALUE;
   }
   // cuBLAS is column-major: out^T [rows x tokens] = w [cols x rows]^T . x^T [cols x tokens].
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;

@@ -32,6 +32,23 @@ __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float v) {
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
 __device__ __forceinline__ float Softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
+// Stores v as element i of p, an array of `type`: kernels that feed a 16-bit GEMM write its input
+// in the matrix's type, which saves a pass that would narrow it. The branch is the same for
+// every thread of a launch.
+__device__ __forceinline__ void StoreAs(void* p, int64_t i, ElementType type, float v) {
+  switch (type) {
+    case ElementType::kF32:
+      static_cast<float*>(p)[i] = v;
+      break;
+    case ElementType::kF16:
+      static_cast<__half*>(p)[i] = __float2half_rn(v);
+      break;
+    case ElementType::kBF16:
+      static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+      break;
+  }
+}
+
 // Calls f with a null pointer of the C++ type that `type` names, so one template serves all
 // three storage types: Dispatch(type, [&](auto* tag) { Kernel<decltype(*tag)>... }).
 template <typename F>

@@ -5,19 +5,24 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/element_type.h"
+
 namespace ssm::kernels::cuda {
 
 // out[r, :] = x[row(r), :] / sqrt(mean(x[row(r), :]^2) + eps) * weight, for r < num_rows, where
 // row(r) = rows[r] when rows is given (e.g. each sequence's last token) and r otherwise.
-// x and out are dense [*, width] fp32; a null weight is all ones (a weight folded elsewhere).
+// x is dense [*, width] fp32, out dense [num_rows, width] of out_type; a null weight is all ones
+// (a weight folded elsewhere).
 void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
-             float eps, float* out, cudaStream_t stream);
+             float eps, void* out, ElementType out_type, cudaStream_t stream);
 
-// Mamba-2's gated RMSNorm, in place on y [tokens, width] (row stride ldy):
-//   y = rmsnorm_per_group(y * silu(z)) * weight, groups of group_size consecutive channels,
+// Mamba-2's gated RMSNorm of y [tokens, width] (row stride ldy; used as scratch) into out (row
+// stride ldo, of out_type; may be y itself when that is fp32):
+//   out = rmsnorm_per_group(y * silu(z)) * weight, groups of group_size consecutive channels,
 // with z [tokens, width] at row stride ldz.
 void GatedRmsNorm(float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens, int64_t width,
-                  int64_t group_size, const float* weight, float eps, cudaStream_t stream);
+                  int64_t group_size, const float* weight, float eps, void* out,
+                  ElementType out_type, int64_t ldo, cudaStream_t stream);
 
 }  // namespace ssm::kernels::cuda
 

@@ -73,7 +73,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
         if (active && lane == 0) {
           float y = dot + D * x[c];
           if (a.z != nullptr) y *= Silu(gate[c]);
-          a.y[(chunk + c) * a.ldy + r] = y;
+          StoreAs(a.y, (chunk + c) * a.ldy + r, a.y_type, y);
         }
       }
     }
@@ -170,7 +170,7 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   if (lane == 0) {
     float y = dot + a.D[head] * x;
     if (a.z != nullptr) y *= Silu(gate);
-    a.y[t * a.ldy + r] = y;
+    StoreAs(a.y, t * a.ldy + r, a.y_type, y);
   }
 }
 

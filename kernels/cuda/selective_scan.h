@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/element_type.h"
 #include "kernels/cuda/step_layout.h"
 
 namespace ssm::kernels::cuda {
@@ -38,8 +39,9 @@ struct ScanArgs {
   const float* D = nullptr;  // [heads]
   const float* z = nullptr;  // [tokens, rows] or nullptr
   int64_t ldz = 0;
-  float* y = nullptr;  // [tokens, rows]
+  void* y = nullptr;  // [tokens, rows] of y_type
   int64_t ldy = 0;
+  ElementType y_type = ElementType::kF32;
 };
 
 // Runs the recurrence over every sequence of the step, starting from and writing back the SSM
