@@ -1,8 +1,10 @@
 #include "engine/backend.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "engine/step_pieces.h"
 
 namespace ssm {
 
@@ -30,6 +32,59 @@ absl::Status ValidateStep(std::span<const SequenceInput> batch, int num_slots, i
     }
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+int64_t TotalTokens(std::span<const SequenceInput> batch) {
+  int64_t tokens = 0;
+  for (const SequenceInput& seq : batch) tokens += seq.tokens.size();
+  return tokens;
+}
+
+// Runs `step` (one of the backend's Step functions) over each piece of a step too large for one,
+// into a piece-sized output, and moves each finished sequence's `width` results to its row.
+template <typename T, typename Step>
+absl::Status RunInPieces(std::span<const SequenceInput> batch, int64_t max_tokens, size_t width,
+                         std::span<T> out, Step step) {
+  for (const StepPiece& piece : SplitStep(batch, max_tokens)) {
+    std::vector<T> piece_out(piece.batch.size() * width);
+    if (absl::Status status = step(piece.batch, std::span<T>(piece_out)); !status.ok()) {
+      return status;
+    }
+    for (size_t i = 0; i < piece.batch.size(); ++i) {
+      if (piece.output_rows[i] < 0) continue;
+      std::copy_n(&piece_out[i * width], width, &out[piece.output_rows[i] * width]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Backend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
+  const int64_t vocab = vocab_size();
+  if (absl::Status status = ValidateStep(batch, num_slots(), vocab, logits.size(), vocab);
+      !status.ok()) {
+    return status;
+  }
+  if (TotalTokens(batch) <= max_step_tokens_) return StepLogits(batch, logits);
+  return RunInPieces<float>(batch, max_step_tokens_, vocab, logits,
+                            [this](std::span<const SequenceInput> piece, std::span<float> out) {
+                              return StepLogits(piece, out);
+                            });
+}
+
+absl::Status Backend::ForwardGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next) {
+  if (absl::Status status = ValidateStep(batch, num_slots(), vocab_size(), next.size(), 1);
+      !status.ok()) {
+    return status;
+  }
+  if (TotalTokens(batch) <= max_step_tokens_) return StepGreedy(batch, next);
+  return RunInPieces<int32_t>(batch, max_step_tokens_, 1, next,
+                              [this](std::span<const SequenceInput> piece, std::span<int32_t> out) {
+                                return StepGreedy(piece, out);
+                              });
 }
 
 }  // namespace ssm

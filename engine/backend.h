@@ -24,17 +24,28 @@ struct SequenceInput {
 // followed by the SSM state, all fp32. Backends keep their own internal layout.
 class Backend {
  public:
+  // Activation workspaces grow with the tokens of a step; steps larger than this run in pieces.
+  static constexpr int64_t kDefaultMaxStepTokens = 8192;
+
   virtual ~Backend() = default;
 
   // Advances every sequence's slot by its tokens, in one step, and writes the logits that follow
   // each sequence's last token to logits[i * vocab_size ...]. Sequences must use distinct slots.
-  virtual absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) = 0;
+  // A step of more than max_step_tokens() tokens runs as several (step_pieces.h) with the same
+  // result, so memory does not grow with a prompt's length.
+  absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits);
 
   // The same step, returning only each sequence's greedy token (the argmax of its logits, the
   // first on ties) in next[i]. A backend that keeps logits elsewhere (a GPU) picks the tokens
   // there and sends back ids instead of batch x vocab floats.
-  virtual absl::Status ForwardGreedy(std::span<const SequenceInput> batch,
-                                     std::span<int32_t> next) = 0;
+  absl::Status ForwardGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next);
+
+  int64_t max_step_tokens() const { return max_step_tokens_; }
+  void set_max_step_tokens(int64_t tokens) { max_step_tokens_ = tokens; }
+
+  // Bytes of accelerator memory in use on the backend's device (by any process, as the driver
+  // counts them); 0 for a backend on the host.
+  virtual int64_t DeviceMemoryInUse() const { return 0; }
 
   virtual int num_slots() const = 0;
   virtual int64_t vocab_size() const = 0;
@@ -45,6 +56,17 @@ class Backend {
   virtual std::vector<float> ReadSlot(int slot) const = 0;
   // Fails unless state holds exactly slot_size() floats.
   virtual absl::Status WriteSlot(int slot, std::span<const float> state) = 0;
+
+ protected:
+  // Forward and ForwardGreedy for a step already checked by ValidateStep and of at most
+  // max_step_tokens() tokens.
+  virtual absl::Status StepLogits(std::span<const SequenceInput> batch,
+                                  std::span<float> logits) = 0;
+  virtual absl::Status StepGreedy(std::span<const SequenceInput> batch,
+                                  std::span<int32_t> next) = 0;
+
+ private:
+  int64_t max_step_tokens_ = kDefaultMaxStepTokens;
 };
 
 // Checks a step against the Forward contract: slots inside the pool and distinct, no empty

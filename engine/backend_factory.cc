@@ -49,10 +49,8 @@ absl::StatusOr<Function*> CudaBackendFunction(const char* name) {
   return reinterpret_cast<Function*>(symbol);
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
-                                                     const BackendOptions& options) {
+absl::StatusOr<std::unique_ptr<Backend>> MakeDeviceBackend(const Model& model,
+                                                           const BackendOptions& options) {
   if (options.device == "cpu") return std::make_unique<CpuBackend>(model, options.num_slots);
   if (options.device == "cuda") {
     using Make = Backend*(const Model&, const BackendOptions&, absl::Status*);
@@ -65,6 +63,18 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown device \"", options.device, "\" (cpu or cuda)"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const Model& model,
+                                                     const BackendOptions& options) {
+  if (options.max_step_tokens < 1) {
+    return absl::InvalidArgumentError("max_step_tokens must be at least 1");
+  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeDeviceBackend(model, options);
+  if (backend.ok()) (*backend)->set_max_step_tokens(options.max_step_tokens);
+  return backend;
 }
 
 bool DeviceAvailable(const std::string& device) {

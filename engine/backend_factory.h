@@ -15,6 +15,8 @@ struct BackendOptions {
   int num_slots = 1;
   // cuda: keep every weight matrix in bf16, whatever the checkpoint stores.
   bool bf16_matrices = false;
+  // Steps of more tokens than this run in pieces, which bounds the activation memory.
+  int64_t max_step_tokens = Backend::kDefaultMaxStepTokens;
 };
 
 // The backend the options name, over `model` (which must outlive it). Fails with a clear

@@ -65,12 +65,7 @@ const float* CpuBackend::NegExp(const TensorView* A_log) {
   return A.data();
 }
 
-absl::Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
-  if (absl::Status status =
-          ValidateStep(batch, num_slots_, config_.vocab_size, logits.size(), config_.vocab_size);
-      !status.ok()) {
-    return status;
-  }
+absl::Status CpuBackend::StepLogits(std::span<const SequenceInput> batch, std::span<float> logits) {
   const int64_t H = config_.d_model;
   int64_t tokens = 0;
   std::vector<SequenceSlice> seqs;
@@ -121,14 +116,10 @@ absl::Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::span
   return absl::OkStatus();
 }
 
-absl::Status CpuBackend::ForwardGreedy(std::span<const SequenceInput> batch,
-                                       std::span<int32_t> next) {
-  if (next.size() < batch.size()) {
-    return absl::InvalidArgumentError("the output buffer is smaller than the batch needs");
-  }
+absl::Status CpuBackend::StepGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next) {
   const size_t vocab = config_.vocab_size;
   greedy_logits_.resize(batch.size() * vocab);
-  if (absl::Status status = Forward(batch, greedy_logits_); !status.ok()) return status;
+  if (absl::Status status = StepLogits(batch, greedy_logits_); !status.ok()) return status;
   for (size_t i = 0; i < batch.size(); ++i) next[i] = ArgMax({&greedy_logits_[i * vocab], vocab});
   return absl::OkStatus();
 }

@@ -17,10 +17,6 @@ class CpuBackend : public Backend {
  public:
   CpuBackend(const Model& model, int num_slots);
 
-  absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) override;
-  // Forward into a buffer kept across steps, then the argmax of each row.
-  absl::Status ForwardGreedy(std::span<const SequenceInput> batch,
-                             std::span<int32_t> next) override;
   int num_slots() const override { return num_slots_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t slot_size() const override { return slot_size_; }
@@ -28,6 +24,11 @@ class CpuBackend : public Backend {
   void CopySlot(int from, int to) override;
   std::vector<float> ReadSlot(int slot) const override;
   absl::Status WriteSlot(int slot, std::span<const float> state) override;
+
+ protected:
+  absl::Status StepLogits(std::span<const SequenceInput> batch, std::span<float> logits) override;
+  // StepLogits into a buffer kept across steps, then the argmax of each row.
+  absl::Status StepGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next) override;
 
  private:
   struct Layer {

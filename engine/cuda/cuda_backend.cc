@@ -335,23 +335,15 @@ void CudaBackend::Linear(const GemmInput& x, int64_t rows, const Matrix& w, cons
   if (gemm_status_ == CUBLAS_STATUS_SUCCESS) gemm_status_ = status;
 }
 
-absl::Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::span<float> logits) {
-  if (absl::Status status =
-          ValidateStep(batch, num_slots_, config_.vocab_size, logits.size(), config_.vocab_size);
-      !status.ok()) {
-    return status;
-  }
+absl::Status CudaBackend::StepLogits(std::span<const SequenceInput> batch,
+                                     std::span<float> logits) {
   if (absl::Status status = RunStep(batch, Output::kLogits); !status.ok()) return status;
   std::memcpy(logits.data(), logits_host_.get(), batch.size() * config_.vocab_size * sizeof(float));
   return absl::OkStatus();
 }
 
-absl::Status CudaBackend::ForwardGreedy(std::span<const SequenceInput> batch,
-                                        std::span<int32_t> next) {
-  if (absl::Status status = ValidateStep(batch, num_slots_, config_.vocab_size, next.size(), 1);
-      !status.ok()) {
-    return status;
-  }
+absl::Status CudaBackend::StepGreedy(std::span<const SequenceInput> batch,
+                                     std::span<int32_t> next) {
   if (absl::Status status = RunStep(batch, Output::kGreedyIds); !status.ok()) return status;
   std::memcpy(next.data(), ids_host_.get(), batch.size() * sizeof(int32_t));
   return absl::OkStatus();
@@ -552,6 +544,12 @@ GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const Step
   kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
                               config_.norm_eps, normed.data, normed.type, I, stream_);
   return normed;
+}
+
+int64_t CudaBackend::DeviceMemoryInUse() const {
+  size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) != cudaSuccess) return 0;
+  return static_cast<int64_t>(total - free);
 }
 
 void CudaBackend::ClearSlot(int slot) {

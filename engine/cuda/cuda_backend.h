@@ -41,10 +41,7 @@ class CudaBackend : public Backend {
   static bool DeviceAvailable();
   ~CudaBackend() override;
 
-  absl::Status Forward(std::span<const SequenceInput> batch, std::span<float> logits) override;
-  // Picks the tokens on the GPU: only batch-size ids cross PCIe.
-  absl::Status ForwardGreedy(std::span<const SequenceInput> batch,
-                             std::span<int32_t> next) override;
+  int64_t DeviceMemoryInUse() const override;
   int num_slots() const override { return num_slots_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t slot_size() const override { return pool_.slot_floats; }
@@ -52,6 +49,11 @@ class CudaBackend : public Backend {
   void CopySlot(int from, int to) override;
   std::vector<float> ReadSlot(int slot) const override;
   absl::Status WriteSlot(int slot, std::span<const float> state) override;
+
+ protected:
+  absl::Status StepLogits(std::span<const SequenceInput> batch, std::span<float> logits) override;
+  // Picks the tokens on the GPU: only batch-size ids cross PCIe.
+  absl::Status StepGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next) override;
 
  private:
   // fp32 vectors and matrices of one block, on the device; null where the model has none.

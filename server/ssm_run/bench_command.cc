@@ -145,12 +145,17 @@ int Bench(const BenchOptions& o) {
     if (!prefill.ok()) return fail(prefill.status());
     const double flops = 2.0 * config->NumParameters() * tokens;
     std::printf("prefill of %d tokens: %.1f tok/s", tokens, *prefill);
+    // Steps of more than max_step_tokens run in pieces, so this stays flat as prompts grow.
+    const int64_t device_memory = (*backend)->DeviceMemoryInUse();
     if (cuda) {
-      std::printf(" (%.1f%% of the H200's bf16 peak)",
-                  100 * flops / (tokens / *prefill) / kBf16FlopsPerSecond);
+      std::printf(" (%.1f%% of the H200's bf16 peak; GPU memory in use %.2f GiB)",
+                  100 * flops / (tokens / *prefill) / kBf16FlopsPerSecond,
+                  device_memory / double(1 << 30));
     }
     std::printf("\n");
-    report["prefill"].push_back({{"tokens", tokens}, {"tokens_per_second", *prefill}});
+    report["prefill"].push_back({{"tokens", tokens},
+                                 {"tokens_per_second", *prefill},
+                                 {"device_memory_in_use_bytes", device_memory}});
   }
   std::cout << report.dump() << "\n";
   return 0;
