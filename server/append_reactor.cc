@@ -6,37 +6,12 @@
 
 namespace ssm::server {
 
-// Forwards the engine's word on the piece in flight to the reactor, unless the stream has gone
-// (the engine may report after gRPC has destroyed the reactor).
-class AppendReactor::PieceSink : public RequestSink {
- public:
-  explicit PieceSink(AppendReactor* reactor) : reactor_(reactor) {}
-
-  void Detach() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    reactor_ = nullptr;
-  }
-  void OnTokens(std::span<const int32_t>, std::string_view,
-                std::span<const TokenLogprobs>) override {}
-  void OnFinished(const GenerationSummary&) override { Report(absl::OkStatus()); }
-  void OnFailed(const absl::Status& status) override { Report(status); }
-
- private:
-  void Report(const absl::Status& status) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (reactor_ != nullptr) reactor_->PieceDone(status);
-  }
-
-  std::mutex mutex_;
-  AppendReactor* reactor_;
-};
-
 AppendReactor::AppendReactor(Scheduler& scheduler, const Tokenizer* tokenizer,
                              v1::Session* response, absl::Status refused)
     : scheduler_(scheduler),
       tokenizer_(tokenizer),
       response_(response),
-      sink_(std::make_shared<PieceSink>(this)) {
+      sink_(std::make_shared<DetachableSink<AppendReactor>>(this)) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!refused.ok()) {
     FinishOnce(refused);

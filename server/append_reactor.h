@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "engine/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "server/detachable_sink.h"
 #include "ssm/v1/inference.grpc.pb.h"
 
 namespace ssm::server {
@@ -28,8 +29,11 @@ class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
   void OnDone() override;
 
  private:
-  // Hears from the engine when a piece is in; may outlive the stream.
-  class PieceSink;
+  // The engine's word on the piece in flight (through sink_): in, or failed.
+  friend class DetachableSink<AppendReactor>;
+  void OnEngineTokens(std::span<const int32_t>, std::string_view, std::span<const TokenLogprobs>) {}
+  void OnEngineFinished(const GenerationSummary&) { PieceDone(absl::OkStatus()); }
+  void OnEngineFailed(const absl::Status& status) { PieceDone(status); }
 
   // Submits one piece; false once the stream has been finished (with the reason).
   bool FeedPiece();
@@ -40,7 +44,7 @@ class AppendReactor : public grpc::ServerReadReactor<v1::AppendRequest> {
   Scheduler& scheduler_;
   const Tokenizer* tokenizer_;
   v1::Session* response_;
-  std::shared_ptr<PieceSink> sink_;
+  std::shared_ptr<DetachableSink<AppendReactor>> sink_;
 
   std::mutex mutex_;
   v1::AppendRequest piece_;

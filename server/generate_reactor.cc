@@ -6,90 +6,11 @@
 
 namespace ssm::server {
 
-class GenerateReactor::Sink : public RequestSink {
- public:
-  explicit Sink(GenerateReactor* reactor) : reactor_(reactor) {}
-
-  void OnTokens(std::span<const int32_t> ids, std::string_view text,
-                std::span<const TokenLogprobs> logprobs) override {
-    std::lock_guard<std::mutex> detach(mutex_);
-    if (reactor_ == nullptr) return;
-    std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
-    if (reactor_->final_ready_) return;
-    for (int32_t id : ids) reactor_->pending_.add_token_ids(id);
-    for (const TokenLogprobs& token : logprobs) {
-      v1::TokenLogprobs* out = reactor_->pending_.add_logprobs();
-      out->set_logprob(token.logprob);
-      for (const TopLogprob& top : token.top) {
-        v1::TopLogprob* alternative = out->add_top();
-        alternative->set_token_id(top.token);
-        alternative->set_logprob(top.logprob);
-      }
-    }
-    reactor_->pending_.mutable_text()->append(text);
-    if (reactor_->pending_.token_ids_size() > reactor_->max_buffered_tokens_) {
-      reactor_->scheduler_.Cancel(reactor_->request_id_);
-      reactor_->pending_.Clear();
-      reactor_->final_ready_ = true;
-      reactor_->final_status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                             "the client reads the stream too slowly: more than " +
-                                                 std::to_string(reactor_->max_buffered_tokens_) +
-                                                 " tokens waiting to be sent");
-    }
-    reactor_->Pump();
-  }
-
-  void OnFinished(const GenerationSummary& s) override {
-    std::lock_guard<std::mutex> detach(mutex_);
-    if (reactor_ == nullptr) return;
-    spdlog::info(
-        "request {}: {} after {} prompt + {} generated tokens, ttft {:.3f}s, total {:.3f}s",
-        reactor_->request_id_, s.reason == FinishReason::kStop ? "stop" : "length", s.prompt_tokens,
-        s.generated_tokens, s.time_to_first_token_seconds, s.total_seconds);
-    std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
-    if (reactor_->final_ready_) return;
-    v1::GenerateResponse& last = reactor_->pending_;
-    last.set_finish_reason(s.reason == FinishReason::kStop ? v1::FINISH_REASON_STOP
-                                                           : v1::FINISH_REASON_LENGTH);
-    last.mutable_usage()->set_prompt_tokens(s.prompt_tokens);
-    last.mutable_usage()->set_generated_tokens(s.generated_tokens);
-    last.mutable_usage()->set_session_tokens(s.session_tokens);
-    last.mutable_timings()->set_queue_seconds(s.queue_seconds);
-    last.mutable_timings()->set_time_to_first_token_seconds(s.time_to_first_token_seconds);
-    last.mutable_timings()->set_total_seconds(s.total_seconds);
-    reactor_->final_ready_ = true;
-    reactor_->final_status_ = grpc::Status::OK;
-    reactor_->Pump();
-  }
-
-  void OnFailed(const absl::Status& status) override {
-    std::lock_guard<std::mutex> detach(mutex_);
-    if (reactor_ == nullptr) return;
-    spdlog::info("request {}: {}", reactor_->request_id_, status.ToString());
-    std::lock_guard<std::recursive_mutex> lock(reactor_->mutex_);
-    if (reactor_->final_ready_) return;
-    reactor_->pending_.Clear();  // a failed stream ends with its status, not with more tokens
-    reactor_->final_ready_ = true;
-    reactor_->final_status_ = ToGrpc(status);
-    reactor_->Pump();
-  }
-
-  // Called from OnDone: after this the engine's reports go nowhere.
-  void Detach() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    reactor_ = nullptr;
-  }
-
- private:
-  std::mutex mutex_;
-  GenerateReactor* reactor_;
-};
-
 GenerateReactor::GenerateReactor(Scheduler& scheduler, GenerationRequest request,
                                  int max_buffered_tokens)
     : scheduler_(scheduler),
       max_buffered_tokens_(max_buffered_tokens),
-      sink_(std::make_shared<Sink>(this)) {
+      sink_(std::make_shared<DetachableSink<GenerateReactor>>(this)) {
   absl::StatusOr<uint64_t> id = scheduler_.Submit(std::move(request), sink_);
   if (!id.ok()) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
@@ -100,6 +21,64 @@ GenerateReactor::GenerateReactor(Scheduler& scheduler, GenerationRequest request
   }
   request_id_ = *id;
   spdlog::debug("request {}: queued", request_id_);
+}
+
+void GenerateReactor::OnEngineTokens(std::span<const int32_t> ids, std::string_view text,
+                                     std::span<const TokenLogprobs> logprobs) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  if (final_ready_) return;
+  for (int32_t id : ids) pending_.add_token_ids(id);
+  for (const TokenLogprobs& token : logprobs) {
+    v1::TokenLogprobs* out = pending_.add_logprobs();
+    out->set_logprob(token.logprob);
+    for (const TopLogprob& top : token.top) {
+      v1::TopLogprob* alternative = out->add_top();
+      alternative->set_token_id(top.token);
+      alternative->set_logprob(top.logprob);
+    }
+  }
+  pending_.mutable_text()->append(text);
+  if (pending_.token_ids_size() > max_buffered_tokens_) {
+    scheduler_.Cancel(request_id_);
+    pending_.Clear();
+    final_ready_ = true;
+    final_status_ =
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "the client reads the stream too slowly: more than " +
+                         std::to_string(max_buffered_tokens_) + " tokens waiting to be sent");
+  }
+  Pump();
+}
+
+void GenerateReactor::OnEngineFinished(const GenerationSummary& summary) {
+  spdlog::info("request {}: {} after {} prompt + {} generated tokens, ttft {:.3f}s, total {:.3f}s",
+               request_id_, summary.reason == FinishReason::kStop ? "stop" : "length",
+               summary.prompt_tokens, summary.generated_tokens, summary.time_to_first_token_seconds,
+               summary.total_seconds);
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  if (final_ready_) return;
+  v1::GenerateResponse& last = pending_;
+  last.set_finish_reason(summary.reason == FinishReason::kStop ? v1::FINISH_REASON_STOP
+                                                               : v1::FINISH_REASON_LENGTH);
+  last.mutable_usage()->set_prompt_tokens(summary.prompt_tokens);
+  last.mutable_usage()->set_generated_tokens(summary.generated_tokens);
+  last.mutable_usage()->set_session_tokens(summary.session_tokens);
+  last.mutable_timings()->set_queue_seconds(summary.queue_seconds);
+  last.mutable_timings()->set_time_to_first_token_seconds(summary.time_to_first_token_seconds);
+  last.mutable_timings()->set_total_seconds(summary.total_seconds);
+  final_ready_ = true;
+  final_status_ = grpc::Status::OK;
+  Pump();
+}
+
+void GenerateReactor::OnEngineFailed(const absl::Status& status) {
+  spdlog::info("request {}: {}", request_id_, status.ToString());
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  if (final_ready_) return;
+  pending_.Clear();  // a failed stream ends with its status, not with more tokens
+  final_ready_ = true;
+  final_status_ = ToGrpc(status);
+  Pump();
 }
 
 void GenerateReactor::Pump() {

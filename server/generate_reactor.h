@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "engine/scheduler.h"
+#include "server/detachable_sink.h"
 #include "ssm/v1/inference.grpc.pb.h"
 
 namespace ssm::server {
@@ -26,16 +27,19 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   void OnDone() override;
 
  private:
-  // What the engine reports, buffered until the stream can take it. Shared with the scheduler,
-  // which may still hold it after the stream is gone.
-  class Sink;
+  // What the engine reports (through sink_), buffered until the stream can take it.
+  friend class DetachableSink<GenerateReactor>;
+  void OnEngineTokens(std::span<const int32_t> ids, std::string_view text,
+                      std::span<const TokenLogprobs> logprobs);
+  void OnEngineFinished(const GenerationSummary& summary);
+  void OnEngineFailed(const absl::Status& status);
 
   // Starts the next write or the finish, if due. Requires mutex_.
   void Pump();
 
   Scheduler& scheduler_;
   const int max_buffered_tokens_;
-  std::shared_ptr<Sink> sink_;
+  std::shared_ptr<DetachableSink<GenerateReactor>> sink_;
   uint64_t request_id_ = 0;
 
   // Recursive: gRPC may run a reaction inline from StartWrite, which is called under it.
