@@ -600,6 +600,34 @@ TEST(ServerLimitsTest, DeadlinesFreeTheSlot) {
   EXPECT_EQ(tokens, 4);
 }
 
+// A client that stops reading loses its request once --max-buffered-tokens pile up on the server
+// (RESOURCE_EXHAUSTED) rather than holding a slot forever. Without reads (and with the client's
+// window kept at its initial 64 KB) the server's writes stall after a few thousand messages.
+TEST(ServerLimitsTest, AStreamNobodyReadsEndsWithResourceExhausted) {
+  ServerProcess server(
+      {"--model", testing::FixturePath(kFixture), "--slots", "1", "--max-buffered-tokens", "32"});
+  ASSERT_NE(server.port(), 0) << server.output();
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateCustomChannel(server.target(), grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  auto reader = stub->Generate(&context, GreedyRequest({1, 2}, 1 << 20));
+  // Read nothing until the server has given up on the request (the engine counts it cancelled).
+  const std::regex cancelled("ssm_request_errors_total\\{code=\"cancelled\"\\} [1-9]");
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::regex_search(server.ScrapeMetrics(), cancelled) &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  v1::GenerateResponse message;
+  while (reader->Read(&message)) {
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("too slowly"), std::string::npos) << status.error_message();
+}
+
 // Without a host tier, sessions are capped by the slots.
 TEST(SessionLimitsTest, SessionsAreCappedBySlotsWithoutAHostTier) {
   ServerProcess server(
