@@ -1,0 +1,328 @@
+// The CUDA kernels one by one, on random inputs: the GEMV against a double-precision product on
+// the host, and each decode (one-token) kernel against the general token-loop kernel it stands
+// in for. Skips without a GPU.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "engine/cuda/device_buffer.h"
+#include "gtest/gtest.h"
+#include "kernels/cuda/causal_conv1d.h"
+#include "kernels/cuda/gemv.h"
+#include "kernels/cuda/selective_scan.h"
+
+namespace ssm::kernels::cuda {
+namespace {
+
+bool HaveGpu() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+template <typename T>
+DeviceBuffer ToDevice(const std::vector<T>& host) {
+  absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(host.size() * sizeof(T));
+  EXPECT_TRUE(buffer.ok()) << buffer.status();
+  EXPECT_EQ(cudaMemcpy(buffer->get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return *std::move(buffer);
+}
+
+template <typename T>
+std::vector<T> ToHost(const DeviceBuffer& buffer, size_t count) {
+  std::vector<T> host(count);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(host.data(), buffer.get(), count * sizeof(T), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  return host;
+}
+
+std::vector<float> Random(std::mt19937& rng, size_t count, float low, float high) {
+  std::uniform_real_distribution<float> uniform(low, high);
+  std::vector<float> values(count);
+  for (float& v : values) v = uniform(rng);
+  return values;
+}
+
+// Matrix values exactly representable in the 16-bit type, so the host reference multiplies the
+// very numbers the GPU reads; returns their bit patterns.
+std::vector<uint16_t> Representable(std::vector<float>& values, ElementType type) {
+  std::vector<uint16_t> bits(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (type == ElementType::kBF16) {
+      uint32_t word;
+      std::memcpy(&word, &values[i], 4);
+      word &= 0xffff0000u;
+      std::memcpy(&values[i], &word, 4);
+      bits[i] = word >> 16;
+    } else {
+      values[i] = std::round(values[i] * 64.0f) / 64.0f;  // k / 64, |k| <= 64: exact in f16
+      const __half h = __float2half(values[i]);
+      std::memcpy(&bits[i], &h, 2);
+    }
+  }
+  return bits;
+}
+
+struct GemvCase {
+  int64_t rows, cols, tokens;
+  ElementType type;
+  bool normalize, bias, accumulate;
+};
+
+TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(11);
+  std::vector<GemvCase> cases;
+  for (int64_t rows : {1, 37, 1024}) {
+    for (int64_t cols : {8, 136, 2048}) {
+      for (int64_t tokens : {1, 2}) {
+        for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
+          for (int flags = 0; flags < 8; ++flags) {
+            cases.push_back(
+                {rows, cols, tokens, type, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0});
+          }
+        }
+      }
+    }
+  }
+  constexpr float kEps = 1e-5f;
+  for (const GemvCase& c : cases) {
+    const int64_t ldx = c.cols + 4, ldo = c.rows + 3;
+    std::vector<float> w = Random(rng, c.rows * c.cols, -1, 1);
+    const std::vector<uint16_t> w_bits = Representable(w, c.type);
+    const std::vector<float> x = Random(rng, c.tokens * ldx, -2, 2);
+    const std::vector<float> bias = Random(rng, c.rows, -1, 1);
+    const std::vector<float> out0 = Random(rng, c.tokens * ldo, -1, 1);
+    DeviceBuffer w_d = ToDevice(w_bits), x_d = ToDevice(x), bias_d = ToDevice(bias),
+                 out_d = ToDevice(out0);
+    const Matrix matrix{.data = w_d.get(), .type = c.type, .rows = c.rows, .cols = c.cols};
+    ASSERT_TRUE(GemvSupports(matrix, x_d.get<float>(), ldx, c.tokens));
+    Gemv(x_d.get<float>(), ldx, c.tokens, matrix, c.bias ? bias_d.get<float>() : nullptr,
+         out_d.get<float>(), ldo, c.accumulate, {.enabled = c.normalize, .eps = kEps}, nullptr);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    const std::vector<float> out = ToHost<float>(out_d, out0.size());
+    for (int64_t t = 0; t < c.tokens; ++t) {
+      double squares = 0;
+      for (int64_t k = 0; k < c.cols; ++k) squares += double(x[t * ldx + k]) * x[t * ldx + k];
+      const double scale = c.normalize ? 1.0 / std::sqrt(squares / c.cols + kEps) : 1.0;
+      for (int64_t r = 0; r < c.rows; ++r) {
+        double dot = 0, magnitude = 0;
+        for (int64_t k = 0; k < c.cols; ++k) {
+          dot += double(w[r * c.cols + k]) * x[t * ldx + k];
+          magnitude += std::abs(double(w[r * c.cols + k]) * x[t * ldx + k]);
+        }
+        const double before = c.accumulate ? out0[t * ldo + r] : 0.0;
+        const double expected = before + dot * scale + (c.bias ? bias[r] : 0.0);
+        ASSERT_NEAR(out[t * ldo + r], expected, 1e-5 * (magnitude * scale + 2) + 1e-6)
+            << "rows " << c.rows << " cols " << c.cols << " tokens " << c.tokens << " f16 "
+            << (c.type == ElementType::kF16) << " normalize " << c.normalize << " at (" << t << ", "
+            << r << ")";
+      }
+      // Rows the product does not own keep their values (ldo > rows).
+      for (int64_t r = c.rows; r < ldo; ++r) ASSERT_EQ(out[t * ldo + r], out0[t * ldo + r]);
+    }
+  }
+}
+
+TEST(CudaKernelsTest, GemvDeclinesWhatItCannotRun) {
+  alignas(16) static float x[64];
+  alignas(16) static uint16_t w[64];
+  const Matrix bf16{.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 16};
+  EXPECT_TRUE(GemvSupports(bf16, x, 16, 2));
+  EXPECT_FALSE(GemvSupports(bf16, x, 16, kGemvMaxTokens + 1));
+  EXPECT_FALSE(GemvSupports(bf16, x, 18, 2));  // second token's row not 16-byte aligned
+  EXPECT_FALSE(GemvSupports(bf16, x + 1, 16, 1));
+  EXPECT_FALSE(
+      GemvSupports({.data = w, .type = ElementType::kF32, .rows = 4, .cols = 16}, x, 16, 1));
+  EXPECT_FALSE(
+      GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 12}, x, 16, 1));
+}
+
+// A step layout on the device: sequence s feeds lengths[s] tokens into slot slots[s].
+struct DeviceLayout {
+  DeviceBuffer token_seq, seq_begin, seq_length, seq_slot;
+  StepLayout layout;
+
+  DeviceLayout(const std::vector<int32_t>& lengths, const std::vector<int32_t>& slots) {
+    std::vector<int32_t> token_seq_h, begin_h;
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      begin_h.push_back(token_seq_h.size());
+      token_seq_h.insert(token_seq_h.end(), lengths[s], static_cast<int32_t>(s));
+    }
+    token_seq = ToDevice(token_seq_h);
+    seq_begin = ToDevice(begin_h);
+    seq_length = ToDevice(lengths);
+    seq_slot = ToDevice(slots);
+    layout = {.num_tokens = static_cast<int>(token_seq_h.size()),
+              .num_sequences = static_cast<int>(lengths.size()),
+              .token_seq = token_seq.get<int32_t>(),
+              .seq_begin = seq_begin.get<int32_t>(),
+              .seq_length = seq_length.get<int32_t>(),
+              .seq_slot = seq_slot.get<int32_t>()};
+  }
+};
+
+// The one-token kernels are checked against the token-loop kernels on the same sequences: a
+// decode step of kSequences sequences, and the same step with one more sequence of two tokens
+// at the end, which makes it a general step. Sequence s uses slot 2s + 1 of the pool, layer 1.
+constexpr int kSequences = 5;
+constexpr int kSlots = 2 * kSequences + 3;
+constexpr int64_t kLayer = 1;
+
+std::vector<int32_t> DecodeSlots() {
+  std::vector<int32_t> slots;
+  for (int s = 0; s < kSequences; ++s) slots.push_back(2 * s + 1);
+  return slots;
+}
+
+struct ScanCase {
+  const char* name;
+  int64_t rows, head_dim, groups;
+  int d_state;
+  bool mamba1;  // A per state, z gate, no dt limits
+};
+
+TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(5);
+  for (const ScanCase& c :
+       {ScanCase{"mamba1", 256, 1, 1, 16, true}, ScanCase{"mamba2", 128, 16, 2, 128, false},
+        ScanCase{"mamba2_state64", 96, 32, 1, 64, false}}) {
+    const int64_t heads = c.rows / c.head_dim, conv_floats = 7;
+    const int64_t layer_floats = conv_floats + c.rows * c.d_state;
+    const int tokens = kSequences + 2;
+    const std::vector<float> state0 = Random(rng, kSlots * 2 * layer_floats, -1, 1);
+    const std::vector<float> x = Random(rng, tokens * c.rows, -1, 1);
+    const std::vector<float> dt = Random(rng, tokens * heads, -3, 1);
+    const std::vector<float> bc = Random(rng, tokens * 2 * c.groups * c.d_state, -1, 1);
+    const std::vector<float> z = Random(rng, tokens * c.rows, -2, 2);
+    std::vector<float> A = Random(rng, c.mamba1 ? c.rows * c.d_state : heads, 0, 2);
+    for (float& a : A) a = -std::exp(a);
+    const std::vector<float> D = Random(rng, heads, -1, 1);
+    const std::vector<float> dt_bias = Random(rng, heads, -1, 1);
+    DeviceBuffer x_d = ToDevice(x), dt_d = ToDevice(dt), bc_d = ToDevice(bc), z_d = ToDevice(z),
+                 A_d = ToDevice(A), D_d = ToDevice(D), bias_d = ToDevice(dt_bias);
+    const int64_t ldbc = 2 * c.groups * c.d_state;
+    auto run = [&](const std::vector<int32_t>& lengths, const std::vector<int32_t>& slots,
+                   ElementType y_type) {
+      DeviceBuffer state = ToDevice(state0);
+      DeviceBuffer y = ToDevice(std::vector<float>(tokens * c.rows, NAN));
+      const DeviceLayout step(lengths, slots);
+      const StatePool pool{.base = state.get<float>(),
+                           .slot_floats = 2 * layer_floats,
+                           .layer_floats = layer_floats};
+      SelectiveScan(step.layout, pool, kLayer, conv_floats,
+                    {.rows = c.rows,
+                     .head_dim = c.head_dim,
+                     .heads_per_group = heads / c.groups,
+                     .d_state = c.d_state,
+                     .x = x_d.get<float>(),
+                     .ldx = c.rows,
+                     .dt = dt_d.get<float>(),
+                     .lddt = heads,
+                     .dt_bias = bias_d.get<float>(),
+                     .dt_min = c.mamba1 ? 0.0f : 0.01f,
+                     .dt_max = c.mamba1 ? std::numeric_limits<float>::infinity() : 0.5f,
+                     .B = bc_d.get<float>(),
+                     .C = bc_d.get<float>() + c.groups * c.d_state,
+                     .ldbc = ldbc,
+                     .A = A_d.get<float>(),
+                     .a_per_state = c.mamba1,
+                     .D = D_d.get<float>(),
+                     .z = c.mamba1 ? z_d.get<float>() : nullptr,
+                     .ldz = c.rows,
+                     .y = y.get(),
+                     .ldy = c.rows,
+                     .y_type = y_type},
+                    nullptr);
+      EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+      return std::pair{ToHost<float>(state, state0.size()), y_type == ElementType::kF32
+                                                                ? ToHost<float>(y, tokens * c.rows)
+                                                                : std::vector<float>{}};
+    };
+    std::vector<int32_t> lengths(kSequences, 1), slots = DecodeSlots();
+    const auto [decode_state, decode_y] = run(lengths, slots, ElementType::kF32);
+    lengths.push_back(2);
+    slots.push_back(0);
+    const auto [loop_state, loop_y] = run(lengths, slots, ElementType::kF32);
+    for (int64_t i = 0; i < kSequences * c.rows; ++i) {
+      ASSERT_FALSE(std::isnan(decode_y[i])) << c.name << ": y " << i << " not written";
+      ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
+          << c.name << " y " << i;
+    }
+    for (int32_t slot : DecodeSlots()) {
+      for (int64_t i = 0; i < 2 * layer_floats; ++i) {
+        const int64_t at = slot * 2 * layer_floats + i;
+        ASSERT_NEAR(decode_state[at], loop_state[at], 1e-5f * (1 + std::abs(loop_state[at])))
+            << c.name << " slot " << slot << " float " << i;
+      }
+    }
+    // Slots outside the step are untouched.
+    for (int64_t i = 0; i < 2 * layer_floats; ++i) {
+      ASSERT_EQ(decode_state[2 * 2 * layer_floats + i], state0[2 * 2 * layer_floats + i]);
+    }
+  }
+}
+
+TEST(CudaKernelsTest, OneTokenConvEqualsTheTokenLoopAndWritesTheNarrowCopy) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(9);
+  for (int kernel : {2, 4}) {
+    const int64_t channels = 300, ldx = 310;
+    const int64_t layer_floats = (kernel - 1) * channels + 11;
+    const int tokens = kSequences + 2;
+    const std::vector<float> state0 = Random(rng, kSlots * 2 * layer_floats, -1, 1);
+    const std::vector<float> x = Random(rng, tokens * ldx, -1, 1);
+    const std::vector<float> weight = Random(rng, channels * kernel, -1, 1);
+    const std::vector<float> bias = Random(rng, channels, -1, 1);
+    DeviceBuffer x_d = ToDevice(x), w_d = ToDevice(weight), bias_d = ToDevice(bias);
+    auto run = [&](const std::vector<int32_t>& lengths, const std::vector<int32_t>& slots) {
+      DeviceBuffer state = ToDevice(state0);
+      DeviceBuffer out = ToDevice(std::vector<float>(tokens * channels, NAN));
+      DeviceBuffer copy = ToDevice(std::vector<uint16_t>(tokens * channels, 0xffff));
+      const DeviceLayout step(lengths, slots);
+      const StatePool pool{.base = state.get<float>(),
+                           .slot_floats = 2 * layer_floats,
+                           .layer_floats = layer_floats};
+      CausalConv1dSilu(step.layout, pool, kLayer, x_d.get<float>(), ldx, channels, kernel,
+                       w_d.get<float>(), bias_d.get<float>(),
+                       {.data = out.get<float>(),
+                        .ld = channels,
+                        .copy = copy.get(),
+                        .copy_type = ElementType::kBF16},
+                       nullptr);
+      EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+      return std::tuple{ToHost<float>(state, state0.size()), ToHost<float>(out, tokens * channels),
+                        ToHost<uint16_t>(copy, tokens * channels)};
+    };
+    std::vector<int32_t> lengths(kSequences, 1), slots = DecodeSlots();
+    const auto [decode_state, decode_out, decode_copy] = run(lengths, slots);
+    lengths.push_back(2);
+    slots.push_back(0);
+    const auto [loop_state, loop_out, loop_copy] = run(lengths, slots);
+    for (int64_t i = 0; i < kSequences * channels; ++i) {
+      ASSERT_NEAR(decode_out[i], loop_out[i], 1e-6f * (1 + std::abs(loop_out[i])))
+          << "kernel " << kernel << " output " << i;
+      // The copy is the output rounded to bf16.
+      uint16_t expected_bits;
+      const __nv_bfloat16 rounded = __float2bfloat16(decode_out[i]);
+      std::memcpy(&expected_bits, &rounded, 2);
+      ASSERT_EQ(decode_copy[i], expected_bits) << "kernel " << kernel << " copy " << i;
+    }
+    for (int32_t slot : DecodeSlots()) {
+      for (int64_t i = 0; i < 2 * layer_floats; ++i) {
+        const int64_t at = slot * 2 * layer_floats + i;
+        ASSERT_EQ(decode_state[at], loop_state[at]) << "kernel " << kernel << " slot " << slot;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ssm::kernels::cuda

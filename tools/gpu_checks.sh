@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# What the GPU machine should run after a change to CUDA code, in one call (device time is
+# scarce, and each call starts a machine): the CUDA kernel and backend tests, then the bench of
+# each shape. Everything is logged under $OUT (the device tool's output folder; else gpu-out/)
+# as it goes, so a call that runs out of time still returns what it did; a summary is printed.
+# On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
+# repository root with .carry carried:
+#   bash tools/gpu_checks.sh [SHAPE...]      (default: mamba-130m mamba-1.4b mamba2-1.3b)
+set -uo pipefail
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64 SSM_SOURCE_DIR=$PWD
+export SSM_CUDA_BACKEND=$PWD/.carry/lib/libssm_cuda_backend.so
+bin=.carry/bin
+shapes=("$@")
+[ ${#shapes[@]} -gt 0 ] || shapes=(mamba-130m mamba-1.4b mamba2-1.3b)
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader |
+  tee "$out/gpu.txt"
+"$bin/ssm_cuda_kernel_tests" >"$out/kernel_tests.txt" 2>&1
+echo "kernel tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$out/kernel_tests.txt" | head -3)"
+"$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$out/engine_tests.txt" 2>&1
+echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/engine_tests.txt")"
+for shape in "${shapes[@]}"; do
+  # Building a random multi-billion-parameter model on the host takes a while: a generous limit.
+  timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
+    --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 --prefill-tokens 2048,32768 \
+    --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
+done
+grep -v '^{' "$out/bench.txt"
