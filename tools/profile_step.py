@@ -4,8 +4,10 @@
 Runs `ssm-run bench` under Nsight Compute, which times every kernel (graph nodes included), cuts
 the kernel sequence into forward steps at each embedding lookup, and prints for one step each
 kernel's count, total time and share. The step shown is the last decode step of the bench, or
-with --prefill the last prefill run. Kernel times under ncu are serialised: their sum is the
-GPU's busy time, without the gaps between launches that a real step also has.
+with --prefill the last prefill run. Kernel times under ncu are serialised, and ncu empties the
+caches before each kernel, so small kernels read slower than inside a graph: the shares are
+what to look at. --raw-csv keeps ncu's output (a call that fails to parse it keeps the data);
+--from-csv analyses such a file anywhere, no GPU needed.
 
   python3 tools/profile_step.py --ssm-run .carry/bin/ssm-run --shape mamba-1.4b --batch 256
 """
@@ -18,19 +20,14 @@ import subprocess
 import sys
 
 
-def kernel_rows(command, raw_csv):
-    if command[0].endswith(".csv"):  # a saved run
-        return parse_rows(open(command[0]).read())
+def run_ncu(command):
+    """ncu's CSV of every kernel that `command` launches."""
     result = subprocess.run(
         ["ncu", "--csv", "--clock-control", "none", "--metrics", "gpu__time_duration.sum"] + command,
         capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"ncu failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    text = result.stdout[result.stdout.find('"ID"'):]
-    if raw_csv:
-        with open(raw_csv, "w") as f:
-            f.write(text)
-    return parse_rows(text)
+    return result.stdout[result.stdout.find('"ID"'):]
 
 
 def parse_rows(text):
@@ -80,12 +77,19 @@ def main():
     parser.add_argument("--from-csv", help="analyse a CSV saved by --raw-csv instead of running")
     args = parser.parse_args()
 
-    prefill = args.prefill if args.prefill else 1
-    rows = kernel_rows([args.from_csv] if args.from_csv else [args.ssm_run, "bench", "--device", "cuda", "--random", args.shape,
+    if args.from_csv:
+        with open(args.from_csv) as f:
+            text = f.read()
+    else:
+        text = run_ncu([args.ssm_run, "bench", "--device", "cuda", "--random", args.shape,
                         "--batch-sizes", str(args.batch), "--decode-steps", "2",
-                        "--prefill-tokens", str(prefill), "--per-sequence-loop", "0"], args.raw_csv)
-    steps = split_steps(rows)
-    # The bench ends with 4 prefill runs; the step before them is its last decode step.
+                        "--prefill-tokens", str(args.prefill or 1), "--per-sequence-loop", "0"])
+        if args.raw_csv:
+            with open(args.raw_csv, "w") as f:
+                f.write(text)
+    steps = split_steps(parse_rows(text))
+    # The bench ends with 4 prefill runs; the step before them is its last decode step. A prompt
+    # longer than the backend's max_step_tokens runs in pieces: then the last piece is shown.
     step = steps[-1] if args.prefill else steps[-5]
     what = f"prefill of {args.prefill} tokens" if args.prefill else f"decode step, batch {args.batch}"
     total = sum(t for _, _, t in step)
