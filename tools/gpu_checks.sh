@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the GPU machine should run after a change to CUDA code, in one call (device time is
 # scarce, and each call starts a machine): the CUDA kernel and backend tests, then the bench of
-# each shape. Everything is logged under $OUT (the device tool's output folder; else gpu-out/)
+# each shape (prefill of 2k, 32k and 1M tokens). Everything is logged under $OUT (the device tool's output folder; else gpu-out/)
 # as it goes, so a call that runs out of time still returns what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
 # repository root with .carry carried:
@@ -24,7 +24,7 @@ echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/e
 for shape in "${shapes[@]}"; do
   # Building a random multi-billion-parameter model on the host takes a while: a generous limit.
   timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
-    --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 --prefill-tokens 2048,32768 \
+    --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 \
     --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
 done
 grep -v '^{' "$out/bench.txt"
