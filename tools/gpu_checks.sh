@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the GPU machine should run after a change to CUDA code, in one call (device time is
 # scarce, and each call starts a machine): the CUDA kernel and backend tests, then the bench of
-# each shape (prefill of 2k, 32k and 1M tokens). Everything is logged under $OUT (the device tool's output folder; else gpu-out/)
-# as it goes, so a call that runs out of time still returns what it did; a summary is printed.
+# each shape (prefill of 2k, 32k and 1M tokens). Everything is logged under $OUT (the device
+# tool's output folder; else gpu-out/) as it goes, so a call that runs out of time still returns
+# what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
 # repository root with .carry carried:
 #   bash tools/gpu_checks.sh [SHAPE...]      (default: mamba-130m mamba-1.4b mamba2-1.3b)
