@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Server and client against the engine alone, side by side, on one machine (issue 7's figure).
+
+For each concurrency C it measures the engine's decode rate at batch C (`ssm-run bench`), then
+`ssm-client bench` against an `ssm-server` on the same model shape at concurrency C, and prints
+the ratio of the two output rates. Like for like: every request decodes many more tokens than
+its prompt (--output-len against --input-len), each lane runs several requests back to back, and
+the first C requests only warm up, so the server spends its time in steady decode at batch C as
+the engine bench does.
+
+  python3 tools/bench_end_to_end.py --bin .carry/bin --shape mamba-1.4b --concurrency 1,16,64,256
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def engine_rates(args, batches):
+    """Decode tokens/s at each batch size, from the bench's JSON line."""
+    out = subprocess.run(
+        [f"{args.bin}/ssm-run", "bench", "--device", args.device, "--random", args.shape,
+         "--batch-sizes", ",".join(map(str, batches)), "--decode-steps", "64",
+         "--prefill-tokens", "16", "--per-sequence-loop", "0"],
+        capture_output=True, text=True, check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    return {d["batch"]: d["tokens_per_second"] for d in report["decode"]}
+
+
+def wait_until_serving(args, server):
+    deadline = time.time() + 600  # building a random multi-billion-parameter model takes a while
+    while time.time() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"ssm-server exited: {server.stdout.read()}")
+        health = subprocess.run([f"{args.bin}/ssm-client", "--target", f"localhost:{args.port}",
+                                 "health"], capture_output=True)
+        if health.returncode == 0:
+            return
+        time.sleep(2)
+    sys.exit("ssm-server did not start serving in time")
+
+
+def client_run(args, concurrency):
+    report_path = f"{args.out}/client_c{concurrency}.json"
+    subprocess.run(
+        [f"{args.bin}/ssm-client", "--target", f"localhost:{args.port}", "bench", "--no-progress",
+         "--concurrency", str(concurrency),
+         "--num-requests", str(args.requests_per_lane * concurrency),
+         "--warmup-requests", str(concurrency), "--input-len", str(args.input_len),
+         "--output-len", str(args.output_len), "--ignore-eos", "--output", report_path],
+        capture_output=True, text=True, check=True)
+    with open(report_path) as f:
+        return json.load(f)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bin", default=".carry/bin")
+    parser.add_argument("--shape", default="mamba-1.4b")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--concurrency", default="1,16,64,256")
+    parser.add_argument("--input-len", type=int, default=16)
+    parser.add_argument("--output-len", type=int, default=512)
+    parser.add_argument("--requests-per-lane", type=int, default=3)
+    parser.add_argument("--port", type=int, default=50051)
+    parser.add_argument("--out", default=os.environ.get("OUT", "e2e-out"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    engine = engine_rates(args, levels)
+    server_flags = [f"{args.bin}/ssm-server", "--device", args.device, "--model",
+                    f"random:{args.shape}", "--slots", str(max(levels) + 8), "--port",
+                    str(args.port), "--metrics-port", "0"]
+    if args.device == "cuda":
+        server_flags.append("--bf16")  # as ssm-run bench stores matrices on a GPU
+    server = subprocess.Popen(server_flags, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        wait_until_serving(args, server)
+        rows = []
+        for c in levels:
+            report = client_run(args, c)
+            served = report["output_tokens_per_second"]
+            rows.append((c, engine[c], served, served / engine[c], report["tpot"]["p50"],
+                         report["ttft"]["p50"], report["failed"]))
+    finally:
+        server.terminate()
+        server.wait()
+
+    print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out; at "
+          f"concurrency C, C warm-up requests, then {args.requests_per_lane} x C timed")
+    print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
+          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'failed':>7}")
+    for c, e, s, ratio, tpot, ttft, failed in rows:
+        print(f"{c:11d} {e:13.1f} {s:13.1f} {ratio:6.2f} {1e3 * tpot:12.2f} {1e3 * ttft:12.1f} "
+              f"{failed:7d}")
+
+
+if __name__ == "__main__":
+    main()
