@@ -9,7 +9,11 @@ namespace ssm {
 
 // What one engine step did.
 struct StepStats {
-  double seconds = 0;     // the backend call
+  double seconds = 0;  // the backend call
+  // The engine thread's own work since the previous backend call ended (sampling, streaming
+  // tokens, scheduling): GPU idle time that overlapping host and device work would hide. 0 for
+  // the first step after the engine was idle.
+  double host_seconds = 0;
   int32_t sequences = 0;  // batch size
   int64_t tokens = 0;     // tokens fed
   int32_t running = 0;

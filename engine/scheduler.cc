@@ -168,6 +168,7 @@ void Scheduler::Loop() {
       if (stopping_) break;
       ExpireIdleSessions();
     }
+    if (running_.empty()) last_backend_end_.reset();  // what follows is waiting, not host work
     Admit();
     if (!running_.empty()) RunStep();
   }
@@ -267,6 +268,7 @@ void Scheduler::RunStep() {
     }
   }
   const Clock::time_point step_start = Clock::now();
+  const double host_seconds = last_backend_end_ ? Seconds(step_start - *last_backend_end_) : 0.0;
   absl::Status forward;
   if (greedy_step) {
     next_.resize(batch.size());
@@ -275,14 +277,15 @@ void Scheduler::RunStep() {
     logits_.resize(batch.size() * backend_.vocab_size());
     forward = backend_.Forward(batch, logits_);
   }
-  const double step_seconds = Seconds(Clock::now() - step_start);
+  last_backend_end_ = Clock::now();
+  const double step_seconds = Seconds(*last_backend_end_ - step_start);
   if (!forward.ok()) {
     for (size_t i = running_.size(); i-- > 0;) {
       Release(*running_[i]);
       Fail(*running_[i], forward);
       Retire(i);
     }
-    ReportStep(step_seconds, batch.size(), options_.token_budget - budget);
+    ReportStep(step_seconds, host_seconds, batch.size(), options_.token_budget - budget);
     return;
   }
   std::vector<size_t> finished;
@@ -309,13 +312,14 @@ void Scheduler::RunStep() {
   }
   std::sort(finished.rbegin(), finished.rend());
   for (size_t i : finished) Retire(i);
-  ReportStep(step_seconds, batch.size(), options_.token_budget - budget);
+  ReportStep(step_seconds, host_seconds, batch.size(), options_.token_budget - budget);
 }
 
 // After the step's retirements, so the gauges show what is left running.
-void Scheduler::ReportStep(double seconds, size_t sequences, int64_t tokens) {
+void Scheduler::ReportStep(double seconds, double host_seconds, size_t sequences, int64_t tokens) {
   if (observer_ == nullptr) return;
   StepStats stats{.seconds = seconds,
+                  .host_seconds = host_seconds,
                   .sequences = static_cast<int32_t>(sequences),
                   .tokens = tokens,
                   .running = static_cast<int32_t>(running_.size())};

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -152,7 +153,7 @@ class Scheduler {
   // Tells the sink and the observer that a request failed (cancelled, error, shutdown).
   void Fail(Active& a, const absl::Status& status);
   void Report(const Active& a, const std::string& outcome);
-  void ReportStep(double seconds, size_t sequences, int64_t tokens);
+  void ReportStep(double seconds, double host_seconds, size_t sequences, int64_t tokens);
 
   Backend& backend_;
   const Tokenizer* tokenizer_;
@@ -172,6 +173,8 @@ class Scheduler {
   std::vector<std::unique_ptr<Active>> running_;
   std::vector<float> logits_;
   std::vector<int32_t> next_;  // greedy steps: each sequence's token
+  // When the last backend call ended, while the engine has work without pause; unset when idle.
+  std::optional<Clock::time_point> last_backend_end_;
 
   std::atomic<int32_t> running_count_{0};
   std::atomic<int32_t> waiting_count_{0};

@@ -44,6 +44,10 @@ PrometheusMetrics::PrometheusMetrics(const std::string& bind_address, int slots,
                                "Time waiting for a state slot", kLatencyBuckets)),
       step_duration_(AddHistogram(*registry_, "ssm_step_duration_seconds",
                                   "Backend time of one engine step", kLatencyBuckets)),
+      step_host_time_(AddHistogram(*registry_, "ssm_step_host_seconds",
+                                   "Engine-thread work between two backend calls (sampling, "
+                                   "streaming, scheduling), not overlapped with the device",
+                                   kLatencyBuckets)),
       step_batch_size_(AddHistogram(*registry_, "ssm_step_batch_size",
                                     "Sequences in one engine step",
                                     {1, 2, 4, 8, 16, 32, 64, 128, 256, 512})),
@@ -82,6 +86,7 @@ int PrometheusMetrics::port() const { return exposer_.GetListeningPorts().front(
 
 void PrometheusMetrics::OnStep(const StepStats& step) {
   step_duration_.Observe(step.seconds);
+  if (step.host_seconds > 0) step_host_time_.Observe(step.host_seconds);
   step_batch_size_.Observe(step.sequences);
   running_.Set(step.running);
   waiting_.Set(step.waiting);

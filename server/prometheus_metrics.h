@@ -41,6 +41,7 @@ class PrometheusMetrics : public EngineObserver {
   prometheus::Histogram& e2e_latency_;
   prometheus::Histogram& queue_time_;
   prometheus::Histogram& step_duration_;
+  prometheus::Histogram& step_host_time_;
   prometheus::Histogram& step_batch_size_;
   prometheus::Counter& prompt_tokens_;
   prometheus::Counter& generation_tokens_;

@@ -842,6 +842,8 @@ TEST_F(ServerTest, MetricsCountWhatHappened) {
   EXPECT_EQ(Sample(metrics, "ssm_e2e_request_latency_seconds_count"), 2);
   EXPECT_EQ(Sample(metrics, "ssm_inter_token_latency_seconds_count"), 4 + 6);
   EXPECT_GE(Sample(metrics, "ssm_step_duration_seconds_count"), 7);
+  // Each request decodes several steps in a row: the host time between them is measured.
+  EXPECT_GE(Sample(metrics, "ssm_step_host_seconds_count"), 4 + 6);
   EXPECT_EQ(Sample(metrics, "ssm_num_requests_running"), 0);
   EXPECT_EQ(Sample(metrics, "ssm_num_requests_waiting"), 0);
   EXPECT_EQ(Sample(metrics, "ssm_state_pool_slots"), 8);

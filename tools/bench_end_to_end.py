@@ -9,14 +9,19 @@ the first C requests only warm up, so the server spends its time in steady decod
 the engine bench does.
 
   python3 tools/bench_end_to_end.py --bin .carry/bin --shape mamba-1.4b --concurrency 1,16,64,256
+
+The server's metrics (on --port + 1) also give the share of the engine thread's busy time spent
+between backend calls, which overlapping host and device work would hide.
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 
 
 def engine_rates(args, batches):
@@ -41,6 +46,17 @@ def wait_until_serving(args, server):
             return
         time.sleep(2)
     sys.exit("ssm-server did not start serving in time")
+
+
+def engine_seconds(args):
+    """The server's summed backend time and host time between steps, from its metrics."""
+    with urllib.request.urlopen(f"http://localhost:{args.port + 1}/metrics") as response:
+        text = response.read().decode()
+    sums = {}
+    for name in ("ssm_step_duration_seconds_sum", "ssm_step_host_seconds_sum"):
+        match = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)
+        sums[name] = float(match.group(1)) if match else 0.0
+    return sums["ssm_step_duration_seconds_sum"], sums["ssm_step_host_seconds_sum"]
 
 
 def client_run(args, concurrency):
@@ -74,7 +90,7 @@ def main():
     engine = engine_rates(args, levels)
     server_flags = [f"{args.bin}/ssm-server", "--device", args.device, "--model",
                     f"random:{args.shape}", "--slots", str(max(levels) + 8), "--port",
-                    str(args.port), "--metrics-port", "0"]
+                    str(args.port), "--metrics-port", str(args.port + 1)]
     if args.device == "cuda":
         server_flags.append("--bf16")  # as ssm-run bench stores matrices on a GPU
     server = subprocess.Popen(server_flags, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -83,21 +99,26 @@ def main():
         wait_until_serving(args, server)
         rows = []
         for c in levels:
+            device_before, host_before = engine_seconds(args)
             report = client_run(args, c)
+            device_after, host_after = engine_seconds(args)
+            host = host_after - host_before
+            host_share = host / max(host + device_after - device_before, 1e-9)
             served = report["output_tokens_per_second"]
             rows.append((c, engine[c], served, served / engine[c], report["tpot"]["p50"],
-                         report["ttft"]["p50"], report["failed"]))
+                         report["ttft"]["p50"], host_share, report["failed"]))
     finally:
         server.terminate()
         server.wait()
 
     print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out; at "
           f"concurrency C, C warm-up requests, then {args.requests_per_lane} x C timed")
+    print("host share: the engine thread's time between backend calls, of its busy time")
     print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
-          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'failed':>7}")
-    for c, e, s, ratio, tpot, ttft, failed in rows:
+          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'failed':>7}")
+    for c, e, s, ratio, tpot, ttft, host_share, failed in rows:
         print(f"{c:11d} {e:13.1f} {s:13.1f} {ratio:6.2f} {1e3 * tpot:12.2f} {1e3 * ttft:12.1f} "
-              f"{failed:7d}")
+              f"{100 * host_share:10.1f}% {failed:7d}")
 
 
 if __name__ == "__main__":
