@@ -379,7 +379,10 @@ void Scheduler::Emit(Active& a, int32_t token, std::span<const TokenLogprobs> lo
       text += a.stop_strings->Flush();
     }
   }
-  a.sink->OnTokens({&a.generated.back(), 1}, text, logprobs);
+  delivery_.Post([sink = a.sink, token, text = std::move(text),
+                  logprobs = std::vector<TokenLogprobs>(logprobs.begin(), logprobs.end())] {
+    sink->OnTokens({&token, 1}, text, logprobs);
+  });
   if (stop || length) Finish(a, stop ? FinishReason::kStop : FinishReason::kLength);
 }
 
@@ -396,14 +399,15 @@ void Scheduler::Finish(Active& a, FinishReason reason) {
     }
   }
   const bool any_token = !a.generated.empty();
-  a.sink->OnFinished(
-      {.reason = reason,
-       .prompt_tokens = a.user_prompt_tokens,
-       .generated_tokens = static_cast<int32_t>(a.generated.size()),
-       .session_tokens = session_tokens,
-       .queue_seconds = Seconds(a.started - a.submitted),
-       .time_to_first_token_seconds = any_token ? Seconds(a.first_token - a.submitted) : 0.0,
-       .total_seconds = Seconds(now - a.submitted)});
+  const GenerationSummary summary{
+      .reason = reason,
+      .prompt_tokens = a.user_prompt_tokens,
+      .generated_tokens = static_cast<int32_t>(a.generated.size()),
+      .session_tokens = session_tokens,
+      .queue_seconds = Seconds(a.started - a.submitted),
+      .time_to_first_token_seconds = any_token ? Seconds(a.first_token - a.submitted) : 0.0,
+      .total_seconds = Seconds(now - a.submitted)};
+  delivery_.Post([sink = a.sink, summary] { sink->OnFinished(summary); });
   Report(a, a.request.prefill_only          ? "prefilled"
             : reason == FinishReason::kStop ? "stop"
                                             : "length");
@@ -437,7 +441,7 @@ void Scheduler::Release(Active& a) {
 }
 
 void Scheduler::Fail(Active& a, const absl::Status& status) {
-  a.sink->OnFailed(status);
+  delivery_.Post([sink = a.sink, status] { sink->OnFailed(status); });
   Report(a, absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "engine/delivery_thread.h"
 #include "engine/engine_observer.h"
 #include "engine/logprobs.h"
 #include "engine/sampler.h"
@@ -178,6 +179,9 @@ class Scheduler {
 
   std::atomic<int32_t> running_count_{0};
   std::atomic<int32_t> waiting_count_{0};
+  // What the sinks hear, in order, off the engine thread. Declared before thread_ so that it
+  // outlives the engine thread, which fails what is left when it stops.
+  DeliveryThread delivery_;
   std::thread thread_;
 };
 
