@@ -258,12 +258,15 @@ void Scheduler::RunStep() {
   }
   // When every sequence that picks a token this step picks the plain greedy one, only the ids
   // need to leave the backend (on a GPU: batch-size ints instead of batch x vocab floats).
+  // Whether batch entry b reaches the end of its prompt this step and so picks a token.
+  auto picks = [&](size_t b) {
+    const Active& a = *running_[owner[b]];
+    return !a.request.prefill_only && a.fed + batch[b].tokens.size() >= a.request.prompt.size();
+  };
   bool greedy_step = true;
   for (size_t b = 0; b < batch.size(); ++b) {
     const Active& a = *running_[owner[b]];
-    const bool picks =
-        !a.request.prefill_only && a.fed + batch[b].tokens.size() >= a.request.prompt.size();
-    if (picks && (!a.sampler->IsPlainGreedy() || Early(a) || a.request.logprobs)) {
+    if (picks(b) && (!a.sampler->IsPlainGreedy() || Early(a) || a.request.logprobs)) {
       greedy_step = false;
     }
   }
@@ -288,6 +291,24 @@ void Scheduler::RunStep() {
     ReportStep(step_seconds, host_seconds, batch.size(), options_.token_budget - budget);
     return;
   }
+  // Sampling sorts a vocabulary's worth of candidates per sequence, milliseconds each; every
+  // sequence has its own sampler and seeded generator, so the picks run in parallel and come
+  // out the same whatever the threads.
+  std::vector<int32_t> picked(batch.size());
+  std::vector<std::vector<TokenLogprobs>> picked_logprobs(batch.size());
+  if (!greedy_step) {
+    const int64_t vocab = backend_.vocab_size();
+#pragma omp parallel for schedule(dynamic)
+    for (size_t b = 0; b < batch.size(); ++b) {
+      if (!picks(b)) continue;
+      Active& a = *running_[owner[b]];
+      const std::span<const float> row(&logits_[b * vocab], vocab);
+      picked[b] = Pick(a, row);
+      if (a.request.logprobs) {
+        picked_logprobs[b].push_back(ComputeLogprobs(row, picked[b], a.request.top_logprobs));
+      }
+    }
+  }
   std::vector<size_t> finished;
   for (size_t b = 0; b < batch.size(); ++b) {
     Active& a = *running_[owner[b]];
@@ -296,17 +317,8 @@ void Scheduler::RunStep() {
     if (a.fed < a.request.prompt.size()) continue;  // more prompt to feed before sampling
     if (a.request.prefill_only) {
       Finish(a, FinishReason::kLength);
-    } else if (greedy_step) {
-      Emit(a, next_[b], {});
     } else {
-      const int64_t vocab = backend_.vocab_size();
-      const std::span<const float> row(&logits_[b * vocab], vocab);
-      const int32_t token = Pick(a, row);
-      std::vector<TokenLogprobs> logprobs;
-      if (a.request.logprobs) {
-        logprobs.push_back(ComputeLogprobs(row, token, a.request.top_logprobs));
-      }
-      Emit(a, token, logprobs);
+      Emit(a, greedy_step ? next_[b] : picked[b], picked_logprobs[b]);
     }
     if (a.sink == nullptr) finished.push_back(owner[b]);
   }
