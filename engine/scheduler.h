@@ -61,8 +61,9 @@ struct GenerationSummary {
   double total_seconds = 0;
 };
 
-// Where a request's results go. Called on the engine thread, in order: any number of OnTokens,
-// then exactly one of OnFinished or OnFailed. Implementations must not block for long.
+// Where a request's results go. Called on the scheduler's delivery thread (not the engine's, so
+// a sink's I/O overlaps the next step), in order: any number of OnTokens, then exactly one of
+// OnFinished or OnFailed. Implementations must not block for long: they delay every stream.
 class RequestSink {
  public:
   virtual ~RequestSink() = default;
@@ -93,7 +94,8 @@ struct SchedulerOptions {
 
 // The engine loop. One thread builds each step from every running decode plus prefill chunks
 // under a token budget (continuous batching with chunked prefill, so a long prompt does not
-// stall running streams), runs the backend once, samples, and reports to each request's sink.
+// stall running streams), runs the backend once, samples (in parallel across sequences), and
+// hands each request's results to its sink through a delivery thread.
 // Requests wait in a bounded queue for a free state slot. Thread-safe.
 class Scheduler {
  public:

@@ -12,7 +12,7 @@
 
 namespace ssm::server {
 
-// One Generate stream. The engine thread reports tokens into it (as a RequestSink); gRPC threads
+// One Generate stream. The scheduler reports tokens into it (as a RequestSink); gRPC threads
 // write them out. One write is in flight at a time, and tokens that arrive meanwhile are
 // coalesced into the next message, so a slow reader costs the engine nothing. A reader so slow
 // that max_buffered_tokens pile up loses the request (RESOURCE_EXHAUSTED) rather than holding
