@@ -1,7 +1,11 @@
 #include "engine/sampler.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
+#include <set>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -85,6 +89,37 @@ TEST(SamplerTest, MinPDropsUnlikelyTokens) {
     const int32_t token = s.Sample(kLogits);
     EXPECT_TRUE(token == 1 || token == 4) << token;
   }
+}
+
+// A nucleus of hundreds of candidates, out of 5,000 in no particular id order: the draws stay
+// inside the heaviest prefix whose mass reaches top_p, and reach its far end.
+TEST(SamplerTest, NucleusOfManyCandidatesIsTheHeaviestPrefix) {
+  const int n = 5000;
+  std::vector<float> logits(n);
+  for (int i = 0; i < n; ++i)
+    logits[i] = -0.0005f * ((i * 761) % n);  // 761 is coprime with n: a permutation
+  std::vector<std::pair<double, int>> by_weight;
+  double total = 0.0;
+  for (int i = 0; i < n; ++i) {
+    by_weight.emplace_back(std::exp(double(logits[i])), i);
+    total += by_weight.back().first;
+  }
+  std::sort(by_weight.begin(), by_weight.end(), std::greater<>());
+  std::set<int> nucleus;
+  double mass = 0.0;
+  for (const auto& [weight, id] : by_weight) {
+    nucleus.insert(id);
+    if ((mass += weight) >= 0.6 * total) break;
+  }
+  ASSERT_GT(nucleus.size(), 512u);  // past the first two rounds of partial sorting
+  Sampler sampler({.temperature = 1.0f, .top_p = 0.6f, .seed = 5});
+  std::set<int> drawn;
+  for (int i = 0; i < 20000; ++i) {
+    const int32_t id = sampler.Sample(logits);
+    ASSERT_TRUE(nucleus.count(id)) << "drew " << id << ", outside the nucleus";
+    drawn.insert(id);
+  }
+  EXPECT_GT(drawn.size(), nucleus.size() * 9 / 10);
 }
 
 TEST(SamplerTest, ValidateNamesTheField) {
