@@ -55,18 +55,22 @@ struct StubResult {
   v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
 };
 
-StubResult Generate(v1::Inference::Stub& stub, const v1::GenerateRequest& request) {
-  grpc::ClientContext context;
-  auto reader = stub.Generate(&context, request);
+// Reads a Generate stream to its end.
+StubResult ReadToEnd(grpc::ClientReader<v1::GenerateResponse>& reader) {
   StubResult result;
   v1::GenerateResponse message;
-  while (reader->Read(&message)) {
+  while (reader.Read(&message)) {
     result.ids.insert(result.ids.end(), message.token_ids().begin(), message.token_ids().end());
     if (message.finish_reason() != v1::FINISH_REASON_UNSPECIFIED)
       result.finish = message.finish_reason();
   }
-  result.status = reader->Finish();
+  result.status = reader.Finish();
   return result;
+}
+
+StubResult Generate(v1::Inference::Stub& stub, const v1::GenerateRequest& request) {
+  grpc::ClientContext context;
+  return ReadToEnd(*stub.Generate(&context, request));
 }
 
 v1::GenerateRequest GreedyRequest(const std::vector<int32_t>& prompt, int max_tokens) {
@@ -587,17 +591,12 @@ TEST(ServerLimitsTest, DeadlinesFreeTheSlot) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
   auto reader = stub->Generate(&context, GreedyRequest({1, 2}, 1 << 20));
-  v1::GenerateResponse message;
-  while (reader->Read(&message)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(ReadToEnd(*reader).status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   grpc::ClientContext next_context;
   next_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  auto next = stub->Generate(&next_context, GreedyRequest({3, 4}, 4));
-  int tokens = 0;
-  while (next->Read(&message)) tokens += message.token_ids_size();
-  EXPECT_TRUE(next->Finish().ok());
-  EXPECT_EQ(tokens, 4);
+  const StubResult next = ReadToEnd(*stub->Generate(&next_context, GreedyRequest({3, 4}, 4)));
+  EXPECT_TRUE(next.status.ok());
+  EXPECT_EQ(next.ids.size(), 4u);
 }
 
 // A client that stops reading loses its request once --max-buffered-tokens pile up on the server
@@ -620,10 +619,7 @@ TEST(ServerLimitsTest, AStreamNobodyReadsEndsWithResourceExhausted) {
          std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  v1::GenerateResponse message;
-  while (reader->Read(&message)) {
-  }
-  const grpc::Status status = reader->Finish();
+  const grpc::Status status = ReadToEnd(*reader).status;
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_NE(status.error_message().find("too slowly"), std::string::npos) << status.error_message();
 }
@@ -799,25 +795,18 @@ TEST_F(TextServerTest, MinTokensHoldsBackStopIds) {
   request.set_prompt("Once");
   request.set_max_tokens(10);
   request.set_ignore_eos(true);
-  grpc::ClientContext context;
-  auto reader = stub_->Generate(&context, request);
-  v1::GenerateResponse message;
-  std::vector<int32_t> ids;
-  while (reader->Read(&message))
-    ids.insert(ids.end(), message.token_ids().begin(), message.token_ids().end());
-  ASSERT_TRUE(reader->Finish().ok());
+  const StubResult free_run = Generate(*stub_, request);
+  ASSERT_TRUE(free_run.status.ok());
+  const std::vector<int32_t>& ids = free_run.ids;
   // Make the first greedy token a stop id: without min_tokens the request ends at once.
   request.add_stop_token_ids(ids[0]);
   v1::FinishReason finish;
   Text(request, &finish);
   EXPECT_EQ(finish, v1::FINISH_REASON_STOP);
   request.set_min_tokens(3);
-  grpc::ClientContext context2;
-  auto reader2 = stub_->Generate(&context2, request);
-  std::vector<int32_t> held;
-  while (reader2->Read(&message))
-    held.insert(held.end(), message.token_ids().begin(), message.token_ids().end());
-  ASSERT_TRUE(reader2->Finish().ok());
+  const StubResult held_back = Generate(*stub_, request);
+  ASSERT_TRUE(held_back.status.ok());
+  const std::vector<int32_t>& held = held_back.ids;
   ASSERT_GE(held.size(), 3u);
   for (int i = 0; i < 3; ++i) EXPECT_NE(held[i], ids[0]) << i;
 }
@@ -902,11 +891,9 @@ TEST(ServerLimitsTest, FullQueueIsResourceExhaustedAndCancelFreesTheSlot) {
   // Cancelling the long stream frees the slot: the queued request then completes.
   long_context.TryCancel();
   long_stream->Finish();
-  v1::GenerateResponse message;
-  int tokens = 0;
-  while (queued->Read(&message)) tokens += message.token_ids_size();
-  EXPECT_TRUE(queued->Finish().ok());
-  EXPECT_EQ(tokens, 2);
+  const StubResult completed = ReadToEnd(*queued);
+  EXPECT_TRUE(completed.status.ok());
+  EXPECT_EQ(completed.ids.size(), 2u);
 }
 
 TEST(ServerLimitsTest, IdleSessionsExpire) {
