@@ -100,8 +100,6 @@ void LaunchGemv(int64_t tokens, const T* w, int64_t rows, int64_t cols, const fl
   }
 }
 
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 bool GemvSupports(const Matrix& w, const float* x, int64_t ldx, int64_t tokens) {

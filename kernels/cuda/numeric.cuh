@@ -1,14 +1,19 @@
 #ifndef SSM_KERNELS_CUDA_NUMERIC_CUH_
 #define SSM_KERNELS_CUDA_NUMERIC_CUH_
 
-// Device helpers shared by the kernels: element conversions and activations, written as PyTorch
-// defines them (the CPU kernels in kernels/cpu/ use the same formulas).
+// Helpers shared by the kernels: element conversions and activations, written as PyTorch
+// defines them (the CPU kernels in kernels/cpu/ use the same formulas), and the alignment check
+// their launchers make before choosing 16-byte loads.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <cstdint>
 
 #include "kernels/cuda/element_type.h"
 
 namespace ssm::kernels::cuda {
+
+inline bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 __device__ __forceinline__ float ToFloat(float v) { return v; }
 __device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }

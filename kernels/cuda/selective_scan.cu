@@ -9,6 +9,29 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kChunk = 8;  // tokens whose inputs are loaded together
 
+// The pieces of one token's update that both scan kernels share, so that they compute the same
+// function. The step size: softplus(dt + bias), clamped to [dt_min, dt_max].
+__device__ __forceinline__ float StepSize(float raw_dt, float dt_bias, const ScanArgs& a) {
+  return fminf(fmaxf(Softplus(raw_dt + dt_bias), a.dt_min), a.dt_max);
+}
+
+// A row's dot product C . state, summed over the kLanes lanes that hold parts of it.
+template <int kLanes>
+__device__ __forceinline__ float SumOverLanes(float partial) {
+#pragma unroll
+  for (int offset = kLanes / 2; offset > 0; offset /= 2) {
+    partial += __shfl_xor_sync(0xffffffffu, partial, offset, kLanes);
+  }
+  return partial;
+}
+
+// y = (C . state + D * x), gated by silu(z) when the model has a gate (Mamba-1).
+__device__ __forceinline__ float Output(float dot, float D, float x, float gate,
+                                        const ScanArgs& a) {
+  const float y = dot + D * x;
+  return a.z != nullptr ? y * Silu(gate) : y;
+}
+
 // kLanes lanes share a row; lane l holds state elements l, l + kLanes, ... (kPerLane of them),
 // so the lanes of a row read B, C and the state coalesced. The row's dot product C . state is
 // reduced across its lanes with shuffles.
@@ -57,7 +80,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
 #pragma unroll
     for (int c = 0; c < kChunk; ++c) {
       if (chunk + c < end) {  // uniform across the block: one sequence per block
-        const float dt = fminf(fmaxf(Softplus(delta[c] + dt_bias), a.dt_min), a.dt_max);
+        const float dt = StepSize(delta[c], dt_bias, a);
         const float shared_decay = a.a_per_state ? 0.0f : expf(dt * A[0]);
         float dot = 0.0f;
 #pragma unroll
@@ -66,14 +89,9 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
           h[i] = h[i] * decay + dt * x[c] * B[c][i];
           dot += C[c][i] * h[i];
         }
-#pragma unroll
-        for (int offset = kLanes / 2; offset > 0; offset /= 2) {
-          dot += __shfl_xor_sync(0xffffffffu, dot, offset, kLanes);
-        }
+        dot = SumOverLanes<kLanes>(dot);
         if (active && lane == 0) {
-          float y = dot + D * x[c];
-          if (a.z != nullptr) y *= Silu(gate[c]);
-          StoreAs(a.y, (chunk + c) * a.ldy + r, a.y_type, y);
+          StoreAs(a.y, (chunk + c) * a.ldy + r, a.y_type, Output(dot, D, x[c], gate[c], a));
         }
       }
     }
@@ -153,7 +171,7 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   const float x = a.x[t * a.ldx + r];
   const float gate = a.z != nullptr ? a.z[t * a.ldz + r] : 0.0f;
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
-  const float dt = fminf(fmaxf(Softplus(a.dt[t * a.lddt + head] + dt_bias), a.dt_min), a.dt_max);
+  const float dt = StepSize(a.dt[t * a.lddt + head], dt_bias, a);
 
   float dot = 0.0f;
 #pragma unroll
@@ -161,20 +179,11 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
     h[i] = h[i] * expf(dt * A[i]) + dt * x * B[i];
     dot += C[i] * h[i];
   }
-#pragma unroll
-  for (int offset = kLanes / 2; offset > 0; offset /= 2) {
-    dot += __shfl_xor_sync(0xffffffffu, dot, offset, kLanes);
-  }
+  dot = SumOverLanes<kLanes>(dot);
   if (!active) return;
   StoreRun(state, vector.state, h);
-  if (lane == 0) {
-    float y = dot + a.D[head] * x;
-    if (a.z != nullptr) y *= Silu(gate);
-    StoreAs(a.y, t * a.ldy + r, a.y_type, y);
-  }
+  if (lane == 0) StoreAs(a.y, t * a.ldy + r, a.y_type, Output(dot, a.D[head], x, gate, a));
 }
-
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 template <int kLanes, int kPerLane>
 void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_t conv_floats,
