@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -112,6 +113,24 @@ absl::StatusOr<std::vector<std::string>> ShardsFromIndex(const fs::path& index_p
   return std::vector<std::string>(shards.begin(), shards.end());
 }
 
+// Fills `data` with draws of `distribution`, in blocks that each have their own generator seeded
+// by (seed, tensor, block), so that blocks fill in parallel and the values do not depend on the
+// number of threads. A multi-billion-parameter model otherwise takes minutes to make.
+template <typename Distribution>
+void FillRandom(std::vector<float>& data, uint64_t seed, uint64_t tensor,
+                const Distribution& distribution) {
+  constexpr int64_t kBlock = 1 << 16;
+  const int64_t blocks = (static_cast<int64_t>(data.size()) + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < blocks; ++block) {
+    std::seed_seq seeds{seed, tensor, static_cast<uint64_t>(block)};
+    std::mt19937_64 rng(seeds);
+    Distribution draw = distribution;
+    const int64_t end = std::min<int64_t>(data.size(), (block + 1) * kBlock);
+    for (int64_t i = block * kBlock; i < end; ++i) data[i] = draw(rng);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir) {
@@ -179,22 +198,24 @@ absl::Status Model::Bind(const std::map<std::string, const TensorView*>& tensors
 std::unique_ptr<Model> Model::Random(const ModelConfig& config, uint64_t seed) {
   std::unique_ptr<Model> model(new Model());
   model->config_ = config;
-  std::mt19937_64 rng(seed);
   std::map<std::string, const TensorView*> tensors;
   ModelWeights scratch;  // only to enumerate names and shapes
+  uint64_t tensor_index = 0;
   for (const Expected& e : ExpectedTensors(config, scratch)) {
     int64_t count = 1;
     for (int64_t d : e.shape) count *= d;
     std::vector<float>& data = model->owned_data_.emplace_back(count);
     const std::string& n = e.name;
+    const uint64_t tensor = tensor_index++;
     auto ends_with = [&](std::string_view suffix) { return n.ends_with(suffix); };
     if (ends_with("A_log")) {
-      std::uniform_real_distribution<float> a(1.0f, 16.0f);
-      for (float& v : data) v = std::log(a(rng));
+      FillRandom(data, seed, tensor, std::uniform_real_distribution<float>(1.0f, 16.0f));
+      for (float& v : data) v = std::log(v);
     } else if (ends_with("dt_bias") || ends_with("dt_proj.bias")) {
-      std::uniform_real_distribution<float> log_dt(std::log(1e-3f), std::log(1e-1f));
+      FillRandom(data, seed, tensor,
+                 std::uniform_real_distribution<float>(std::log(1e-3f), std::log(1e-1f)));
       for (float& v : data) {
-        const float dt = std::exp(log_dt(rng));
+        const float dt = std::exp(v);
         v = dt + std::log(-std::expm1(-dt));  // inverse softplus
       }
     } else if (ends_with("norm.weight") || ends_with("norm_f.weight") || ends_with(".D")) {
@@ -203,9 +224,9 @@ std::unique_ptr<Model> Model::Random(const ModelConfig& config, uint64_t seed) {
       std::fill(data.begin(), data.end(), 0.0f);
     } else {
       const float fan_in = static_cast<float>(e.shape.back());
-      std::normal_distribution<float> normal(
-          0.0f, n == Names(config.naming).embedding ? 1.0f : 1.0f / std::sqrt(fan_in));
-      for (float& v : data) v = normal(rng);
+      FillRandom(data, seed, tensor,
+                 std::normal_distribution<float>(
+                     0.0f, n == Names(config.naming).embedding ? 1.0f : 1.0f / std::sqrt(fan_in)));
     }
     auto view = std::make_unique<TensorView>(
         TensorView{.name = e.name,

@@ -95,30 +95,26 @@ def main():
         server_flags.append("--bf16")  # as ssm-run bench stores matrices on a GPU
     server = subprocess.Popen(server_flags, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
+    print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out; at "
+          f"concurrency C, C warm-up requests, then {args.requests_per_lane} x C timed")
+    print("host share: the engine thread's time between backend calls, of its busy time")
+    print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
+          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'failed':>7}", flush=True)
     try:
         wait_until_serving(args, server)
-        rows = []
-        for c in levels:
+        for c in levels:  # each row printed as it is measured, so a run cut short keeps them
             device_before, host_before = engine_seconds(args)
             report = client_run(args, c)
             device_after, host_after = engine_seconds(args)
             host = host_after - host_before
             host_share = host / max(host + device_after - device_before, 1e-9)
             served = report["output_tokens_per_second"]
-            rows.append((c, engine[c], served, served / engine[c], report["tpot"]["p50"],
-                         report["ttft"]["p50"], host_share, report["failed"]))
+            print(f"{c:11d} {engine[c]:13.1f} {served:13.1f} {served / engine[c]:6.2f} "
+                  f"{1e3 * report['tpot']['p50']:12.2f} {1e3 * report['ttft']['p50']:12.1f} "
+                  f"{100 * host_share:10.1f}% {report['failed']:7d}", flush=True)
     finally:
         server.terminate()
         server.wait()
-
-    print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out; at "
-          f"concurrency C, C warm-up requests, then {args.requests_per_lane} x C timed")
-    print("host share: the engine thread's time between backend calls, of its busy time")
-    print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
-          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'failed':>7}")
-    for c, e, s, ratio, tpot, ttft, host_share, failed in rows:
-        print(f"{c:11d} {e:13.1f} {s:13.1f} {ratio:6.2f} {1e3 * tpot:12.2f} {1e3 * ttft:12.1f} "
-              f"{100 * host_share:10.1f}% {failed:7d}")
 
 
 if __name__ == "__main__":
