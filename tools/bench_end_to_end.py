@@ -35,11 +35,12 @@ def engine_rates(args, batches):
     return {d["batch"]: d["tokens_per_second"] for d in report["decode"]}
 
 
-def wait_until_serving(args, server):
+def wait_until_serving(args, server, log_path):
     deadline = time.time() + 600  # building a random multi-billion-parameter model takes a while
     while time.time() < deadline:
         if server.poll() is not None:
-            sys.exit(f"ssm-server exited: {server.stdout.read()}")
+            with open(log_path) as log:
+                sys.exit(f"ssm-server exited: {log.read()[-3000:]}")
         health = subprocess.run([f"{args.bin}/ssm-client", "--target", f"localhost:{args.port}",
                                  "health"], capture_output=True)
         if health.returncode == 0:
@@ -93,15 +94,18 @@ def main():
                     str(args.port), "--metrics-port", str(args.port + 1)]
     if args.device == "cuda":
         server_flags.append("--bf16")  # as ssm-run bench stores matrices on a GPU
-    server = subprocess.Popen(server_flags, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+    # The server's log goes to a file: a pipe nobody reads fills after some hundred requests and
+    # then blocks the server.
+    log_path = f"{args.out}/server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(server_flags, stdout=log, stderr=subprocess.STDOUT)
     print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out; at "
           f"concurrency C, C warm-up requests, then {args.requests_per_lane} x C timed")
     print("host share: the engine thread's time between backend calls, of its busy time")
     print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
           f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'failed':>7}", flush=True)
     try:
-        wait_until_serving(args, server)
+        wait_until_serving(args, server, log_path)
         for c in levels:  # each row printed as it is measured, so a run cut short keeps them
             device_before, host_before = engine_seconds(args)
             report = client_run(args, c)

@@ -5,9 +5,10 @@
 # tool's output folder; else gpu-out/) as it goes, so a call that runs out of time still returns
 # what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
-# repository root with .carry carried:
+# repository root with .carry-bundle carried:
 #   bash tools/gpu_checks.sh [SHAPE...]      (default: mamba-130m mamba-1.4b mamba2-1.3b)
 set -uo pipefail
+[ -d .carry ] || tar -xJf .carry-bundle/carry.tar.xz
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64 SSM_SOURCE_DIR=$PWD
