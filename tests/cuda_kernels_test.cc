@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -164,7 +165,8 @@ struct DeviceLayout {
               .token_seq = token_seq.get<int32_t>(),
               .seq_begin = seq_begin.get<int32_t>(),
               .seq_length = seq_length.get<int32_t>(),
-              .seq_slot = seq_slot.get<int32_t>()};
+              .seq_slot = seq_slot.get<int32_t>(),
+              .max_seq_length = *std::max_element(lengths.begin(), lengths.end())};
   }
 };
 
@@ -188,69 +190,103 @@ struct ScanCase {
   bool mamba1;  // A per state, z gate, no dt limits
 };
 
+const ScanCase kScanCases[] = {{"mamba1", 256, 1, 1, 16, true},
+                               {"mamba2", 128, 16, 2, 128, false},
+                               {"mamba2_state64", 96, 32, 1, 64, false}};
+
+// Random inputs of a scan over `tokens` rows, in device memory, and a pool of kSlots slots of
+// two layers each (the scan runs layer kLayer, after a conv window of kConvFloats floats).
+class ScanInputs {
+ public:
+  static constexpr int64_t kConvFloats = 7;
+
+  ScanInputs(const ScanCase& c, int tokens, std::mt19937& rng)
+      : c_(c),
+        tokens_(tokens),
+        heads_(c.rows / c.head_dim),
+        layer_floats_(kConvFloats + c.rows * c.d_state) {
+    state0_ = Random(rng, kSlots * 2 * layer_floats_, -1, 1);
+    x_ = ToDevice(Random(rng, tokens * c.rows, -1, 1));
+    dt_ = ToDevice(Random(rng, tokens * heads_, -3, 1));
+    bc_ = ToDevice(Random(rng, tokens * 2 * c.groups * c.d_state, -1, 1));
+    z_ = ToDevice(Random(rng, tokens * c.rows, -2, 2));
+    std::vector<float> A = Random(rng, c.mamba1 ? c.rows * c.d_state : heads_, 0, 2);
+    for (float& a : A) a = -std::exp(a);
+    A_ = ToDevice(A);
+    D_ = ToDevice(Random(rng, heads_, -1, 1));
+    dt_bias_ = ToDevice(Random(rng, heads_, -1, 1));
+  }
+
+  int64_t layer_floats() const { return layer_floats_; }
+  const std::vector<float>& state0() const { return state0_; }
+
+  // Scans the step (sequence s: lengths[s] tokens, slot slots[s]); returns the whole pool after
+  // it and y (when y_type is f32). With `chunked`, long steps take the chunked scan.
+  std::pair<std::vector<float>, std::vector<float>> Run(const std::vector<int32_t>& lengths,
+                                                        const std::vector<int32_t>& slots,
+                                                        ElementType y_type, bool chunked) {
+    DeviceBuffer state = ToDevice(state0_);
+    DeviceBuffer y = ToDevice(std::vector<float>(tokens_ * c_.rows, NAN));
+    const int64_t workspace_floats =
+        chunked ? ScanWorkspaceFloats(tokens_, c_.rows, c_.d_state, heads_) : 0;
+    DeviceBuffer workspace = ToDevice(std::vector<float>(std::max<int64_t>(workspace_floats, 1)));
+    const DeviceLayout step(lengths, slots);
+    const StatePool pool{.base = state.get<float>(),
+                         .slot_floats = 2 * layer_floats_,
+                         .layer_floats = layer_floats_};
+    const int64_t ldbc = 2 * c_.groups * c_.d_state;
+    SelectiveScan(step.layout, pool, kLayer, kConvFloats,
+                  {.rows = c_.rows,
+                   .head_dim = c_.head_dim,
+                   .heads_per_group = heads_ / c_.groups,
+                   .d_state = c_.d_state,
+                   .x = x_.get<float>(),
+                   .ldx = c_.rows,
+                   .dt = dt_.get<float>(),
+                   .lddt = heads_,
+                   .dt_bias = dt_bias_.get<float>(),
+                   .dt_min = c_.mamba1 ? 0.0f : 0.01f,
+                   .dt_max = c_.mamba1 ? std::numeric_limits<float>::infinity() : 0.5f,
+                   .B = bc_.get<float>(),
+                   .C = bc_.get<float>() + c_.groups * c_.d_state,
+                   .ldbc = ldbc,
+                   .A = A_.get<float>(),
+                   .a_per_state = c_.mamba1,
+                   .D = D_.get<float>(),
+                   .z = c_.mamba1 ? z_.get<float>() : nullptr,
+                   .ldz = c_.rows,
+                   .y = y.get(),
+                   .ldy = c_.rows,
+                   .y_type = y_type,
+                   .workspace = workspace.get<float>(),
+                   .workspace_floats = workspace_floats},
+                  nullptr);
+    EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+    return {ToHost<float>(state, state0_.size()), y_type == ElementType::kF32
+                                                      ? ToHost<float>(y, tokens_ * c_.rows)
+                                                      : std::vector<float>{}};
+  }
+
+ private:
+  ScanCase c_;
+  int tokens_;
+  int64_t heads_, layer_floats_;
+  std::vector<float> state0_;
+  DeviceBuffer x_, dt_, bc_, z_, A_, D_, dt_bias_;
+};
+
 TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(5);
-  for (const ScanCase& c :
-       {ScanCase{"mamba1", 256, 1, 1, 16, true}, ScanCase{"mamba2", 128, 16, 2, 128, false},
-        ScanCase{"mamba2_state64", 96, 32, 1, 64, false}}) {
-    const int64_t heads = c.rows / c.head_dim, conv_floats = 7;
-    const int64_t layer_floats = conv_floats + c.rows * c.d_state;
+  for (const ScanCase& c : kScanCases) {
     const int tokens = kSequences + 2;
-    const std::vector<float> state0 = Random(rng, kSlots * 2 * layer_floats, -1, 1);
-    const std::vector<float> x = Random(rng, tokens * c.rows, -1, 1);
-    const std::vector<float> dt = Random(rng, tokens * heads, -3, 1);
-    const std::vector<float> bc = Random(rng, tokens * 2 * c.groups * c.d_state, -1, 1);
-    const std::vector<float> z = Random(rng, tokens * c.rows, -2, 2);
-    std::vector<float> A = Random(rng, c.mamba1 ? c.rows * c.d_state : heads, 0, 2);
-    for (float& a : A) a = -std::exp(a);
-    const std::vector<float> D = Random(rng, heads, -1, 1);
-    const std::vector<float> dt_bias = Random(rng, heads, -1, 1);
-    DeviceBuffer x_d = ToDevice(x), dt_d = ToDevice(dt), bc_d = ToDevice(bc), z_d = ToDevice(z),
-                 A_d = ToDevice(A), D_d = ToDevice(D), bias_d = ToDevice(dt_bias);
-    const int64_t ldbc = 2 * c.groups * c.d_state;
-    auto run = [&](const std::vector<int32_t>& lengths, const std::vector<int32_t>& slots,
-                   ElementType y_type) {
-      DeviceBuffer state = ToDevice(state0);
-      DeviceBuffer y = ToDevice(std::vector<float>(tokens * c.rows, NAN));
-      const DeviceLayout step(lengths, slots);
-      const StatePool pool{.base = state.get<float>(),
-                           .slot_floats = 2 * layer_floats,
-                           .layer_floats = layer_floats};
-      SelectiveScan(step.layout, pool, kLayer, conv_floats,
-                    {.rows = c.rows,
-                     .head_dim = c.head_dim,
-                     .heads_per_group = heads / c.groups,
-                     .d_state = c.d_state,
-                     .x = x_d.get<float>(),
-                     .ldx = c.rows,
-                     .dt = dt_d.get<float>(),
-                     .lddt = heads,
-                     .dt_bias = bias_d.get<float>(),
-                     .dt_min = c.mamba1 ? 0.0f : 0.01f,
-                     .dt_max = c.mamba1 ? std::numeric_limits<float>::infinity() : 0.5f,
-                     .B = bc_d.get<float>(),
-                     .C = bc_d.get<float>() + c.groups * c.d_state,
-                     .ldbc = ldbc,
-                     .A = A_d.get<float>(),
-                     .a_per_state = c.mamba1,
-                     .D = D_d.get<float>(),
-                     .z = c.mamba1 ? z_d.get<float>() : nullptr,
-                     .ldz = c.rows,
-                     .y = y.get(),
-                     .ldy = c.rows,
-                     .y_type = y_type},
-                    nullptr);
-      EXPECT_EQ(cudaGetLastError(), cudaSuccess);
-      return std::pair{ToHost<float>(state, state0.size()), y_type == ElementType::kF32
-                                                                ? ToHost<float>(y, tokens * c.rows)
-                                                                : std::vector<float>{}};
-    };
+    ScanInputs inputs(c, tokens, rng);
+    const int64_t layer_floats = inputs.layer_floats();
     std::vector<int32_t> lengths(kSequences, 1), slots = DecodeSlots();
-    const auto [decode_state, decode_y] = run(lengths, slots, ElementType::kF32);
+    const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
     lengths.push_back(2);
     slots.push_back(0);
-    const auto [loop_state, loop_y] = run(lengths, slots, ElementType::kF32);
+    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
     for (int64_t i = 0; i < kSequences * c.rows; ++i) {
       ASSERT_FALSE(std::isnan(decode_y[i])) << c.name << ": y " << i << " not written";
       ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
@@ -265,7 +301,32 @@ TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
     }
     // Slots outside the step are untouched.
     for (int64_t i = 0; i < 2 * layer_floats; ++i) {
-      ASSERT_EQ(decode_state[2 * 2 * layer_floats + i], state0[2 * 2 * layer_floats + i]);
+      ASSERT_EQ(decode_state[2 * 2 * layer_floats + i], inputs.state0()[2 * 2 * layer_floats + i]);
+    }
+  }
+}
+
+// Long sequences (whole chunks, a partial last chunk, a sequence shorter than one chunk) give
+// the same outputs and final states chunked as token by token.
+TEST(CudaKernelsTest, ChunkedScanEqualsTheTokenLoop) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(6);
+  const std::vector<int32_t> lengths = {5 * kScanChunkTokens + 17, 100, 3 * kScanChunkTokens};
+  const std::vector<int32_t> slots = {3, 0, 8};
+  const int tokens = lengths[0] + lengths[1] + lengths[2];
+  ASSERT_GE(tokens, 2 * kScanChunkTokens * static_cast<int>(lengths.size()));  // chunked
+  for (const ScanCase& c : kScanCases) {
+    ScanInputs inputs(c, tokens, rng);
+    const auto [chunked_state, chunked_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
+    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+    for (int64_t i = 0; i < tokens * c.rows; ++i) {
+      ASSERT_FALSE(std::isnan(chunked_y[i])) << c.name << ": y " << i << " not written";
+      ASSERT_NEAR(chunked_y[i], loop_y[i], 1e-4f * (1 + std::abs(loop_y[i])))
+          << c.name << " y " << i;
+    }
+    for (size_t i = 0; i < loop_state.size(); ++i) {
+      ASSERT_NEAR(chunked_state[i], loop_state[i], 1e-4f * (1 + std::abs(loop_state[i])))
+          << c.name << " pool float " << i;
     }
   }
 }

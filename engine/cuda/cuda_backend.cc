@@ -1,5 +1,6 @@
 #include "engine/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -281,6 +282,7 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
       {&ids_host_, S * 4, DeviceBuffer::Kind::kPinnedHost},
       {&scratch_, scratch_floats * 2},
       {&narrowed_, scratch_floats * 2},
+      {&scan_workspace_, ScanWorkspaceFloats(T) * 4},
   };
   for (const Need& need : needs) {
     absl::StatusOr<DeviceBuffer> buffer = DeviceBuffer::Allocate(need.bytes, need.kind);
@@ -306,8 +308,9 @@ CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> bat
   int32_t* seq_length = seq_begin + num_sequences;
   int32_t* seq_slot = seq_length + num_sequences;
   int32_t* last_rows = seq_slot + num_sequences;
-  int row = 0;
+  int row = 0, max_seq_length = 0;
   for (int s = 0; s < num_sequences; ++s) {
+    max_seq_length = std::max<int>(max_seq_length, batch[s].tokens.size());
     seq_begin[s] = row;
     seq_length[s] = batch[s].tokens.size();
     seq_slot[s] = batch[s].slot;
@@ -323,7 +326,8 @@ CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> bat
                                .token_seq = device + (token_seq - host),
                                .seq_begin = device + (seq_begin - host),
                                .seq_length = device + (seq_length - host),
-                               .seq_slot = device + (seq_slot - host)},
+                               .seq_slot = device + (seq_slot - host),
+                               .max_seq_length = max_seq_length},
                     .tokens = device,
                     .last_rows = device + (last_rows - host)};
 }
@@ -503,7 +507,9 @@ GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const Step
                                 .ldz = P,
                                 .y = y.data,
                                 .ldy = I,
-                                .y_type = y.type},
+                                .y_type = y.type,
+                                .workspace = scan_workspace_.get<float>(),
+                                .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
   return y;
 }
@@ -538,12 +544,20 @@ GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const Step
                                 .a_per_state = false,
                                 .D = layer.D,
                                 .y = y,
-                                .ldy = I},
+                                .ldy = I,
+                                .workspace = scan_workspace_.get<float>(),
+                                .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
   const GemmInput normed = GemmInputFor(layer.out_proj, step.num_tokens, y, I);
   kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
                               config_.norm_eps, normed.data, normed.type, I, stream_);
   return normed;
+}
+
+int64_t CudaBackend::ScanWorkspaceFloats(int64_t tokens) const {
+  return kernels::cuda::ScanWorkspaceFloats(
+      tokens, config_.d_inner, config_.d_state,
+      config_.architecture == Architecture::kMamba1 ? config_.d_inner : config_.n_heads);
 }
 
 int64_t CudaBackend::DeviceMemoryInUse() const {

@@ -80,6 +80,8 @@ class CudaBackend : public Backend {
   absl::StatusOr<kernels::cuda::Matrix> UploadMatrix(const TensorView* tensor,
                                                      const TensorView* column_scale = nullptr);
   absl::Status EnsureCapacity(int64_t tokens, int64_t sequences);
+  // The selective scan's workspace for steps of up to `tokens` tokens.
+  int64_t ScanWorkspaceFloats(int64_t tokens) const;
   // A step as the kernels see it, in device memory.
   struct DeviceStep {
     kernels::cuda::StepLayout layout;
@@ -137,6 +139,7 @@ class CudaBackend : public Backend {
   DeviceBuffer layout_host_, layout_device_, logits_host_, ids_host_, ids_device_;
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
   DeviceBuffer narrowed_;          // GEMM inputs written in their matrix's 16-bit type
+  DeviceBuffer scan_workspace_;    // the chunked scan's chunk states
   DeviceBuffer cublas_workspace_;  // fixed, so cuBLAS allocates nothing while a graph is captured
   absl::flat_hash_map<std::pair<int, Output>, cudaGraphExec_t> decode_graphs_;
 };

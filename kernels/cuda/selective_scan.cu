@@ -7,13 +7,18 @@ namespace ssm::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kChunk = 8;  // tokens whose inputs are loaded together
+constexpr int kGroup = 8;  // tokens whose B and C are loaded together
 
 // The pieces of one token's update that both scan kernels share, so that they compute the same
 // function. The step size: softplus(dt + bias), clamped to [dt_min, dt_max].
 __device__ __forceinline__ float StepSize(float raw_dt, float dt_bias, const ScanArgs& a) {
   return fminf(fmaxf(Softplus(raw_dt + dt_bias), a.dt_min), a.dt_max);
 }
+
+// exp(dt * A), with A given as A * log2(e) (scaled once when a kernel loads it): a multiply and
+// the hardware's exp2.
+constexpr float kLog2e = 1.4426950408889634f;
+__device__ __forceinline__ float Decay(float dt, float a_log2e) { return exp2f(dt * a_log2e); }
 
 // A row's dot product C . state, summed over the kLanes lanes that hold parts of it.
 template <int kLanes>
@@ -25,6 +30,26 @@ __device__ __forceinline__ float SumOverLanes(float partial) {
   return partial;
 }
 
+// kLanes dot products at once: lane l holds its parts v[0..kLanes) of kLanes dot products, and
+// gets back the whole of product l. Each round, a lane keeps half of its values, sends the other
+// half to its partner and adds what it receives: kLanes - 1 shuffles for kLanes sums, where
+// SumOverLanes would take log2(kLanes) shuffles for each.
+template <int kLanes, int kWidth = kLanes / 2>
+__device__ __forceinline__ float TransposedLaneSums(float (&v)[kLanes]) {
+  const bool upper = (threadIdx.x & kWidth) != 0;
+#pragma unroll
+  for (int i = 0; i < kWidth; ++i) {
+    const float give = upper ? v[i] : v[i + kWidth];
+    const float keep = upper ? v[i + kWidth] : v[i];
+    v[i] = keep + __shfl_xor_sync(0xffffffffu, give, kWidth, kLanes);
+  }
+  if constexpr (kWidth > 1) {
+    return TransposedLaneSums<kLanes, kWidth / 2>(v);
+  } else {
+    return v[0];
+  }
+}
+
 // y = (C . state + D * x), gated by silu(z) when the model has a gate (Mamba-1).
 __device__ __forceinline__ float Output(float dot, float D, float x, float gate,
                                         const ScanArgs& a) {
@@ -32,14 +57,46 @@ __device__ __forceinline__ float Output(float dot, float D, float x, float gate,
   return a.z != nullptr ? y * Silu(gate) : y;
 }
 
+// What a block of ScanRows scans: a whole sequence, continuing its slot's state (kWhole), or one
+// chunk of kScanChunkTokens tokens of it (blockIdx.z), either from a zero state, keeping only the
+// chunk's final state and its summed step sizes (kChunkEnds), or from the chunk's true start
+// state, keeping only the outputs (kChunkOutputs).
+enum class Span { kWhole, kChunkEnds, kChunkOutputs };
+
+// The chunked scan's workspace: per chunk entry, each row's state, then (after every entry's
+// states) each head's summed step size. Sequence s's chunk k is entry
+// seq_begin[s] / kScanChunkTokens + s + k, which is below ceil(tokens / kScanChunkTokens) +
+// sequences whatever the lengths.
+struct ChunkWorkspace {
+  float* states;   // [entries, rows, d_state]
+  float* dt_sums;  // [entries, heads]
+
+  __device__ static int64_t Entry(const StepLayout& step, int s, int k) {
+    return step.seq_begin[s] / kScanChunkTokens + s + k;
+  }
+};
+
+int64_t ChunkEntries(int64_t tokens, int64_t sequences) {
+  return (tokens + kScanChunkTokens - 1) / kScanChunkTokens + sequences;
+}
+
+ChunkWorkspace SplitWorkspace(const ScanArgs& a, int64_t tokens, int64_t sequences) {
+  float* states = a.workspace;
+  return {states, states + ChunkEntries(tokens, sequences) * a.rows * a.d_state};
+}
+
 // kLanes lanes share a row; lane l holds state elements l, l + kLanes, ... (kPerLane of them),
-// so the lanes of a row read B, C and the state coalesced. The row's dot product C . state is
-// reduced across its lanes with shuffles.
-template <int kLanes, int kPerLane>
+// so the lanes of a row read B, C and the state coalesced. Tokens go in groups of kLanes, and
+// the work done once per token and row (its step size, x, gate and output) is spread over the
+// lanes: lane j does it for token j of the group and broadcasts what the others need. Each lane
+// keeps its part of every token's dot product C . state, and one transposed reduction at the
+// end of the group gives lane j the whole of token j's.
+template <int kLanes, int kPerLane, Span kSpan>
 __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
-                         ScanArgs a) {
+                         ScanArgs a, ChunkWorkspace chunks) {
   constexpr int kRowsPerBlock = kThreads / kLanes;
   constexpr int kStates = kLanes * kPerLane;
+  constexpr bool kOutputs = kSpan != Span::kChunkEnds;
   const int lane = threadIdx.x % kLanes;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kLanes;
   // Rows past the end still run (on the last row, without writing), so that every lane of a
@@ -49,57 +106,114 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   const int s = blockIdx.y;
   const int64_t head = r / a.head_dim, group = head / a.heads_per_group;
 
-  float* state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates;
+  int64_t begin = step.seq_begin[s], end = begin + step.seq_length[s];
+  float* state;  // where the scan starts from (but for kChunkEnds) and what it writes back
+  int64_t entry = 0;
+  if constexpr (kSpan == Span::kWhole) {
+    state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates;
+  } else {
+    begin += static_cast<int64_t>(blockIdx.z) * kScanChunkTokens;
+    if (begin >= end) return;  // the sequence has fewer chunks than the longest
+    end = min(end, begin + kScanChunkTokens);
+    entry = ChunkWorkspace::Entry(step, s, blockIdx.z);
+    state = chunks.states + (entry * a.rows + r) * kStates;
+  }
   float h[kPerLane], A[kPerLane];
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
-    h[i] = state[lane + i * kLanes];
-    A[i] = a.a_per_state ? a.A[head * kStates + lane + i * kLanes] : a.A[head];
+    h[i] = kSpan == Span::kChunkEnds ? 0.0f : state[lane + i * kLanes];
+    A[i] = kLog2e * (a.a_per_state ? a.A[head * kStates + lane + i * kLanes] : a.A[head]);
   }
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
   const float D = a.D[head];
+  float dt_sum = 0.0f;  // of this lane's tokens
 
-  // Tokens go in chunks: a chunk's inputs are all loaded first (independent loads, so their
-  // latencies overlap), then the recurrence runs through them. Token by token, every step would
-  // wait a full memory round trip.
-  const int64_t begin = step.seq_begin[s], end = begin + step.seq_length[s];
-  for (int64_t chunk = begin; chunk < end; chunk += kChunk) {
-    float x[kChunk], delta[kChunk], gate[kChunk], B[kChunk][kPerLane], C[kChunk][kPerLane];
+  for (int64_t first = begin; first < end; first += kLanes) {
+    const int count = static_cast<int>(
+        min(static_cast<int64_t>(kLanes), end - first));  // the same for the whole block
+    // This lane's token: its step size, x, gate and (with one A per head) its decay.
+    const bool mine_exists = lane < count;
+    const int64_t mine = first + (mine_exists ? lane : 0);
+    const float my_x = a.x[mine * a.ldx + r];
+    const float my_dt = mine_exists ? StepSize(a.dt[mine * a.lddt + head], dt_bias, a) : 0.0f;
+    const float my_gate = kOutputs && a.z != nullptr ? a.z[mine * a.ldz + r] : 0.0f;
+    const float my_dt_x = my_dt * my_x;
+    const float my_decay = a.a_per_state ? my_dt : Decay(my_dt, A[0]);
+    dt_sum += my_dt;
+
+    float dot[kLanes];  // this lane's part of each token's C . state
+    // B and C are loaded kGroup tokens at a time (independent loads, so their latencies
+    // overlap), then the recurrence runs through those tokens.
 #pragma unroll
-    for (int c = 0; c < kChunk; ++c) {
-      const int64_t t = min(chunk + c, end - 1);  // past the end: reloads the last token, unused
-      x[c] = a.x[t * a.ldx + r];
-      delta[c] = a.dt[t * a.lddt + head];
-      gate[c] = a.z != nullptr ? a.z[t * a.ldz + r] : 0.0f;
+    for (int g = 0; g < kLanes; g += kGroup) {
+      float B[kGroup][kPerLane], C[kGroup][kPerLane];
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) {
-        B[c][i] = a.B[t * a.ldbc + group * kStates + lane + i * kLanes];
-        C[c][i] = a.C[t * a.ldbc + group * kStates + lane + i * kLanes];
-      }
-    }
-#pragma unroll
-    for (int c = 0; c < kChunk; ++c) {
-      if (chunk + c < end) {  // uniform across the block: one sequence per block
-        const float dt = StepSize(delta[c], dt_bias, a);
-        const float shared_decay = a.a_per_state ? 0.0f : expf(dt * A[0]);
-        float dot = 0.0f;
+      for (int c = 0; c < kGroup; ++c) {
+        const int64_t t = first + min(g + c, count - 1);  // past the end: reloads, unused
 #pragma unroll
         for (int i = 0; i < kPerLane; ++i) {
-          const float decay = a.a_per_state ? expf(dt * A[i]) : shared_decay;
-          h[i] = h[i] * decay + dt * x[c] * B[c][i];
-          dot += C[c][i] * h[i];
+          B[c][i] = a.B[t * a.ldbc + group * kStates + lane + i * kLanes];
+          C[c][i] = kOutputs ? a.C[t * a.ldbc + group * kStates + lane + i * kLanes] : 0.0f;
         }
-        dot = SumOverLanes<kLanes>(dot);
-        if (active && lane == 0) {
-          StoreAs(a.y, (chunk + c) * a.ldy + r, a.y_type, Output(dot, D, x[c], gate[c], a));
+      }
+#pragma unroll
+      for (int c = 0; c < kGroup; ++c) {
+        const int j = g + c;
+        dot[j] = 0.0f;
+        if (j < count) {
+          // dt (A per state) or the decay (one A per head), and dt * x, from token j's lane.
+          const float dt_or_decay = __shfl_sync(0xffffffffu, my_decay, j, kLanes);
+          const float dt_x = __shfl_sync(0xffffffffu, my_dt_x, j, kLanes);
+#pragma unroll
+          for (int i = 0; i < kPerLane; ++i) {
+            const float decay = a.a_per_state ? Decay(dt_or_decay, A[i]) : dt_or_decay;
+            h[i] = h[i] * decay + dt_x * B[c][i];
+            dot[j] += C[c][i] * h[i];
+          }
         }
       }
     }
+    if constexpr (kOutputs) {
+      const float my_dot = TransposedLaneSums<kLanes>(dot);
+      if (active && mine_exists) {
+        StoreAs(a.y, (first + lane) * a.ldy + r, a.y_type, Output(my_dot, D, my_x, my_gate, a));
+      }
+    }
   }
-  if (active) {
+  if constexpr (kSpan == Span::kChunkEnds) dt_sum = SumOverLanes<kLanes>(dt_sum);
+  if (!active || kSpan == Span::kChunkOutputs) return;
 #pragma unroll
-    for (int i = 0; i < kPerLane; ++i) state[lane + i * kLanes] = h[i];
+  for (int i = 0; i < kPerLane; ++i) state[lane + i * kLanes] = h[i];
+  if (kSpan == Span::kChunkEnds && lane == 0 && r % a.head_dim == 0) {
+    chunks.dt_sums[entry * (a.rows / a.head_dim) + head] = dt_sum;
   }
+}
+
+// Between the two chunk passes: walks each sequence's chunks in order, one thread per state
+// element, turning each chunk's zero-start final state into the true state at the chunk's start
+// (the state at the end of the previous chunk), and writes the sequence's final state to its
+// slot. The true state after chunk k is decay_k * (state before it) + (its zero-start final
+// state), where decay_k = exp(A * the chunk's summed step sizes).
+__global__ void CarryChunkStates(StepLayout step, StatePool pool, int64_t layer,
+                                 int64_t conv_floats, ScanArgs a, ChunkWorkspace chunks) {
+  const int64_t element = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t elements = a.rows * a.d_state;
+  if (element >= elements) return;
+  const int s = blockIdx.y;
+  const int64_t head = element / a.d_state / a.head_dim, heads = a.rows / a.head_dim;
+  const float A =
+      kLog2e * (a.a_per_state ? a.A[head * a.d_state + element % a.d_state] : a.A[head]);
+  float* slot_state = pool.Layer(step.seq_slot[s], layer) + conv_floats + element;
+  float h = *slot_state;
+  const int count = (step.seq_length[s] + kScanChunkTokens - 1) / kScanChunkTokens;
+  for (int k = 0; k < count; ++k) {
+    const int64_t entry = ChunkWorkspace::Entry(step, s, k);
+    float* chunk_state = chunks.states + entry * elements + element;
+    const float zero_start_end = *chunk_state;
+    *chunk_state = h;
+    h = h * Decay(chunks.dt_sums[entry * heads + head], A) + zero_start_end;
+  }
+  *slot_state = h;
 }
 
 // A run of kCount consecutive floats, in 16-byte loads where the address allows it (the flag
@@ -168,6 +282,8 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) A[i] = a.A[head];
   }
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) A[i] *= kLog2e;
   const float x = a.x[t * a.ldx + r];
   const float gate = a.z != nullptr ? a.z[t * a.ldz + r] : 0.0f;
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
@@ -176,7 +292,7 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   float dot = 0.0f;
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
-    h[i] = h[i] * expf(dt * A[i]) + dt * x * B[i];
+    h[i] = h[i] * Decay(dt, A[i]) + dt * x * B[i];
     dot += C[i] * h[i];
   }
   dot = SumOverLanes<kLanes>(dot);
@@ -203,11 +319,37 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
     return;
   }
   constexpr int kRowsPerBlock = kThreads / kLanes;
-  const dim3 grid((args.rows + kRowsPerBlock - 1) / kRowsPerBlock, step.num_sequences);
-  ScanRows<kLanes, kPerLane><<<grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args);
+  const unsigned row_blocks = (args.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  const int max_chunks = (step.max_seq_length + kScanChunkTokens - 1) / kScanChunkTokens;
+  const bool chunked =
+      step.num_tokens >= 2 * kScanChunkTokens * step.num_sequences && max_chunks <= 65535 &&
+      args.workspace_floats >=
+          ScanWorkspaceFloats(step.num_tokens, args.rows, args.d_state, args.rows / args.head_dim);
+  if (!chunked) {
+    ScanRows<kLanes, kPerLane, Span::kWhole>
+        <<<dim3(row_blocks, step.num_sequences), kThreads, 0, stream>>>(
+            step, pool, layer, conv_floats, args, ChunkWorkspace{});
+    return;
+  }
+  const ChunkWorkspace chunks = SplitWorkspace(args, step.num_tokens, step.num_sequences);
+  const dim3 chunk_grid(row_blocks, step.num_sequences, max_chunks);
+  ScanRows<kLanes, kPerLane, Span::kChunkEnds>
+      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks);
+  constexpr int kCarryThreads = 256;
+  const unsigned carry_blocks = (args.rows * args.d_state + kCarryThreads - 1) / kCarryThreads;
+  CarryChunkStates<<<dim3(carry_blocks, step.num_sequences), kCarryThreads, 0, stream>>>(
+      step, pool, layer, conv_floats, args, chunks);
+  ScanRows<kLanes, kPerLane, Span::kChunkOutputs>
+      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks);
 }
 
 }  // namespace
+
+int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads) {
+  // A step is chunked only when its sequences average two chunks or more.
+  const int64_t entries = ChunkEntries(tokens, tokens / (2 * kScanChunkTokens));
+  return entries * (rows * d_state + heads);
+}
 
 bool SelectiveScanSupports(int d_state) {
   return d_state == 8 || d_state == 16 || d_state == 32 || d_state == 64 || d_state == 128 ||

@@ -42,11 +42,28 @@ struct ScanArgs {
   void* y = nullptr;  // [tokens, rows] of y_type
   int64_t ldy = 0;
   ElementType y_type = ElementType::kF32;
+  // Room for the chunked scan of long sequences: ScanWorkspaceFloats(...) floats for steps of
+  // up to that many tokens. Without it, every sequence runs token by token.
+  float* workspace = nullptr;
+  int64_t workspace_floats = 0;
 };
+
+// Sequences are scanned in chunks of this many tokens when a step's sequences average at least
+// two chunks (prefill); shorter steps run token by token in one pass.
+inline constexpr int kScanChunkTokens = 128;
+
+// The workspace a step of up to `tokens` tokens needs for its chunked scan.
+int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads);
 
 // Runs the recurrence over every sequence of the step, starting from and writing back the SSM
 // state of its slot (layer `layer`, after the conv window of conv_floats floats). Sequences and
-// rows run in parallel, tokens in order. d_state must be 8, 16, 32, 64, 128 or 256.
+// rows run in parallel. Tokens run in order, or, for long sequences, in chunks that run in
+// parallel: the recurrence is linear in the state, so each chunk first runs from a zero state,
+// then a short pass over the chunks carries the true state from each chunk's start to the next
+// (multiplied by the chunk's total decay, exp(A * sum of delta)), and each chunk runs again
+// from its true start to produce its outputs. Twice the arithmetic, but a sequence of n tokens
+// takes about 2 * kScanChunkTokens + n / kScanChunkTokens steps in a row instead of n.
+// d_state must be 8, 16, 32, 64, 128 or 256.
 void SelectiveScan(const StepLayout& step, const StatePool& pool, int64_t layer,
                    int64_t conv_floats, const ScanArgs& args, cudaStream_t stream);
 

@@ -17,6 +17,7 @@ struct StepLayout {
   const int32_t* seq_begin = nullptr;   // [num_sequences]
   const int32_t* seq_length = nullptr;  // [num_sequences]
   const int32_t* seq_slot = nullptr;    // [num_sequences]
+  int max_seq_length = 0;               // the longest sequence's token count (known on the host)
 };
 
 // A slot's state, per layer: the conv window [(d_conv - 1) x channels] (oldest input first),
