@@ -49,15 +49,17 @@ def wait_until_serving(args, server, log_path):
     sys.exit("ssm-server did not start serving in time")
 
 
-def engine_seconds(args):
-    """The server's summed backend time and host time between steps, from its metrics."""
+def step_totals(args):
+    """Sums and counts of the server's step metrics: backend time, host time between steps and
+    sequences per step."""
     with urllib.request.urlopen(f"http://localhost:{args.port + 1}/metrics") as response:
         text = response.read().decode()
-    sums = {}
-    for name in ("ssm_step_duration_seconds_sum", "ssm_step_host_seconds_sum"):
+    totals = {}
+    for name in ("ssm_step_duration_seconds_sum", "ssm_step_duration_seconds_count",
+                 "ssm_step_host_seconds_sum", "ssm_step_batch_size_sum"):
         match = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.MULTILINE)
-        sums[name] = float(match.group(1)) if match else 0.0
-    return sums["ssm_step_duration_seconds_sum"], sums["ssm_step_host_seconds_sum"]
+        totals[name] = float(match.group(1)) if match else 0.0
+    return totals
 
 
 def client_run(args, concurrency):
@@ -101,21 +103,28 @@ def main():
         server = subprocess.Popen(server_flags, stdout=log, stderr=subprocess.STDOUT)
     print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out; at "
           f"concurrency C, C warm-up requests, then {args.requests_per_lane} x C timed")
-    print("host share: the engine thread's time between backend calls, of its busy time")
+    print("host share: the engine thread's time between backend calls, of its busy time; step ms "
+          "and batch: the server's mean backend time and sequences per step (the engine's step "
+          "at batch C is C / engine tok/s)")
     print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
-          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'failed':>7}", flush=True)
+          f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'step ms':>9} "
+          f"{'batch':>7} {'failed':>7}", flush=True)
     try:
         wait_until_serving(args, server, log_path)
         for c in levels:  # each row printed as it is measured, so a run cut short keeps them
-            device_before, host_before = engine_seconds(args)
+            before = step_totals(args)
             report = client_run(args, c)
-            device_after, host_after = engine_seconds(args)
-            host = host_after - host_before
-            host_share = host / max(host + device_after - device_before, 1e-9)
+            after = step_totals(args)
+            delta = {name: after[name] - before[name] for name in after}
+            device = delta["ssm_step_duration_seconds_sum"]
+            host = delta["ssm_step_host_seconds_sum"]
+            steps = max(delta["ssm_step_duration_seconds_count"], 1)
             served = report["output_tokens_per_second"]
             print(f"{c:11d} {engine[c]:13.1f} {served:13.1f} {served / engine[c]:6.2f} "
                   f"{1e3 * report['tpot']['p50']:12.2f} {1e3 * report['ttft']['p50']:12.1f} "
-                  f"{100 * host_share:10.1f}% {report['failed']:7d}", flush=True)
+                  f"{100 * host / max(host + device, 1e-9):10.1f}% "
+                  f"{1e3 * device / steps:9.2f} {delta['ssm_step_batch_size_sum'] / steps:7.1f} "
+                  f"{report['failed']:7d}", flush=True)
     finally:
         server.terminate()
         server.wait()

@@ -1,3 +1,5 @@
+#include <type_traits>
+
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/numeric.cuh"
 
@@ -20,21 +22,47 @@ __device__ __forceinline__ void Store(const ConvOutput& out, int64_t token, int6
   if (out.copy != nullptr) StoreAs(out.copy, token * out.ld + channel, out.copy_type, v);
 }
 
-// grid: (tokens, channel blocks).
+constexpr int kRunTokens = 8;  // consecutive tokens per thread in ConvTokens
+
+// grid: (runs of kRunTokens tokens, channel blocks). A thread computes one channel for a run of
+// consecutive tokens, sliding the kKernel inputs along in registers, so each input is read
+// about once rather than kKernel times; where a new sequence starts inside the run, the inputs
+// are read afresh (reaching back into that sequence's window).
+template <int kKernel>
 __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const float* x,
-                           int64_t ldx, int64_t channels, int kernel, const float* weight,
-                           const float* bias, ConvOutput out) {
+                           int64_t ldx, int64_t channels, const float* weight, const float* bias,
+                           ConvOutput out) {
   const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
   if (c >= channels) return;
-  const int t = blockIdx.x, s = step.token_seq[t];
-  const int64_t begin = step.seq_begin[s], position = t - begin;
-  const float* window = pool.Layer(step.seq_slot[s], layer);
-  float acc = bias != nullptr ? bias[c] : 0.0f;
-  for (int k = 0; k < kernel; ++k) {
-    acc += weight[c * kernel + k] *
-           Input(x, ldx, window, channels, kernel, begin, position - (kernel - 1) + k, c);
+  float w[kKernel];
+#pragma unroll
+  for (int k = 0; k < kKernel; ++k) w[k] = weight[c * kKernel + k];
+  const float b = bias != nullptr ? bias[c] : 0.0f;
+  const int first = blockIdx.x * kRunTokens;
+  const int last = min(first + kRunTokens, step.num_tokens);
+  float inputs[kKernel];  // the current token's, oldest first
+  int sequence = -1;
+  for (int t = first; t < last; ++t) {
+    const int s = step.token_seq[t];
+    if (s != sequence) {
+      sequence = s;
+      const int64_t begin = step.seq_begin[s];
+      const float* window = pool.Layer(step.seq_slot[s], layer);
+#pragma unroll
+      for (int j = 0; j < kKernel - 1; ++j) {
+        inputs[j] =
+            Input(x, ldx, window, channels, kKernel, begin, t - begin - (kKernel - 1) + j, c);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kKernel - 1; ++j) inputs[j] = inputs[j + 1];
+    }
+    inputs[kKernel - 1] = x[static_cast<int64_t>(t) * ldx + c];
+    float acc = b;
+#pragma unroll
+    for (int k = 0; k < kKernel; ++k) acc += w[k] * inputs[k];
+    Store(out, t, c, Silu(acc));
   }
-  Store(out, t, c, Silu(acc));
 }
 
 // grid: (sequences, channel blocks). Each thread reads its channel's new window in full before
@@ -77,19 +105,13 @@ __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, con
   for (int j = 0; j < kKernel - 1; ++j) window[j * channels + c] = inputs[j + 1];
 }
 
-// Launches ConvOneToken<kernel> for a kernel size known only at run time.
-template <int kKernel = 1>
-void LaunchConvOneToken(int kernel, dim3 grid, cudaStream_t stream, const StepLayout& step,
-                        const StatePool& pool, int64_t layer, const float* x, int64_t ldx,
-                        int64_t channels, const float* weight, const float* bias,
-                        const ConvOutput& out) {
+// Calls launch(std::integral_constant<int, kernel>{}) for a kernel size known only at run time,
+// so that kernels can keep a window of that size in registers.
+template <int kKernel = 1, typename Launch>
+void WithKernelSize(int kernel, Launch&& launch) {
   if constexpr (kKernel <= kMaxConvKernel) {
-    if (kernel != kKernel) {
-      return LaunchConvOneToken<kKernel + 1>(kernel, grid, stream, step, pool, layer, x, ldx,
-                                             channels, weight, bias, out);
-    }
-    ConvOneToken<kKernel>
-        <<<grid, kThreads, 0, stream>>>(step, pool, layer, x, ldx, channels, weight, bias, out);
+    if (kernel != kKernel) return WithKernelSize<kKernel + 1>(kernel, launch);
+    launch(std::integral_constant<int, kKernel>{});
   }
 }
 
@@ -99,14 +121,19 @@ void CausalConv1dSilu(const StepLayout& step, const StatePool& pool, int64_t lay
                       int64_t ldx, int64_t channels, int kernel, const float* weight,
                       const float* bias, const ConvOutput& out, cudaStream_t stream) {
   const int channel_blocks = (channels + kThreads - 1) / kThreads;
-  if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
-    return LaunchConvOneToken(kernel, dim3(step.num_sequences, channel_blocks), stream, step, pool,
-                              layer, x, ldx, channels, weight, bias, out);
-  }
-  ConvTokens<<<dim3(step.num_tokens, channel_blocks), kThreads, 0, stream>>>(
-      step, pool, layer, x, ldx, channels, kernel, weight, bias, out);
-  ShiftWindows<<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(
-      step, pool, layer, x, ldx, channels, kernel);
+  WithKernelSize(kernel, [&](auto kernel_size) {
+    constexpr int kKernel = decltype(kernel_size)::value;
+    if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
+      ConvOneToken<kKernel><<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(
+          step, pool, layer, x, ldx, channels, weight, bias, out);
+      return;
+    }
+    const int runs = (step.num_tokens + kRunTokens - 1) / kRunTokens;
+    ConvTokens<kKernel><<<dim3(runs, channel_blocks), kThreads, 0, stream>>>(
+        step, pool, layer, x, ldx, channels, weight, bias, out);
+    ShiftWindows<<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(
+        step, pool, layer, x, ldx, channels, kernel);
+  });
 }
 
 }  // namespace ssm::kernels::cuda

@@ -206,12 +206,28 @@ __global__ void CarryChunkStates(StepLayout step, StatePool pool, int64_t layer,
   float* slot_state = pool.Layer(step.seq_slot[s], layer) + conv_floats + element;
   float h = *slot_state;
   const int count = (step.seq_length[s] + kScanChunkTokens - 1) / kScanChunkTokens;
-  for (int k = 0; k < count; ++k) {
-    const int64_t entry = ChunkWorkspace::Entry(step, s, k);
-    float* chunk_state = chunks.states + entry * elements + element;
-    const float zero_start_end = *chunk_state;
-    *chunk_state = h;
-    h = h * Decay(chunks.dt_sums[entry * heads + head], A) + zero_start_end;
+  // Chunks go kBatch at a time, their values loaded before any is used: one memory round trip
+  // per batch rather than per chunk.
+  constexpr int kBatch = 8;
+  for (int first = 0; first < count; first += kBatch) {
+    float zero_start_end[kBatch], dt_sum[kBatch];
+    int64_t at[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      if (first + j < count) {
+        const int64_t entry = ChunkWorkspace::Entry(step, s, first + j);
+        at[j] = entry * elements + element;
+        zero_start_end[j] = chunks.states[at[j]];
+        dt_sum[j] = chunks.dt_sums[entry * heads + head];
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      if (first + j < count) {
+        chunks.states[at[j]] = h;  // the true state at the chunk's start
+        h = h * Decay(dt_sum[j], A) + zero_start_end[j];
+      }
+    }
   }
   *slot_state = h;
 }
