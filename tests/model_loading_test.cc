@@ -1,5 +1,9 @@
 // Model::Load on good folders and on each way a folder can be broken.
+#include <omp.h>
+
 #include <filesystem>
+#include <span>
+#include <vector>
 
 #include "engine/model.h"
 #include "gtest/gtest.h"
@@ -152,6 +156,27 @@ TEST(ModelLoadingTest, RandomModelHasThePublishedShape) {
   const std::unique_ptr<Model> model = Model::Random(*config, 7);
   EXPECT_EQ(model->weights().layers[1].gated_norm->shape, std::vector<int64_t>{1536});
   EXPECT_EQ(model->WeightBytes(), config->NumParameters() * 4);
+}
+
+// Random weights are filled in parallel; they must not depend on the number of threads, and
+// they must depend on the seed.
+TEST(ModelLoadingTest, RandomModelDependsOnTheSeedAndNotOnThreads) {
+  absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
+  ASSERT_TRUE(config.ok());
+  config->n_layer = 1;
+  auto in_proj = [](const Model& model) {
+    const std::span<const std::byte> bytes = model.weights().layers[0].in_proj->bytes;
+    return std::vector<std::byte>(bytes.begin(), bytes.end());
+  };
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<std::byte> one_thread = in_proj(*Model::Random(*config, 3));
+  omp_set_num_threads(4);
+  const std::vector<std::byte> four_threads = in_proj(*Model::Random(*config, 3));
+  omp_set_num_threads(threads);
+  EXPECT_GT(one_thread.size(), size_t{1} << 20);  // several blocks of the parallel fill
+  EXPECT_TRUE(one_thread == four_threads);
+  EXPECT_FALSE(one_thread == in_proj(*Model::Random(*config, 4)));
 }
 
 }  // namespace
