@@ -85,19 +85,64 @@ ChunkWorkspace SplitWorkspace(const ScanArgs& a, int64_t tokens, int64_t sequenc
   return {states, states + ChunkEntries(tokens, sequences) * a.rows * a.d_state};
 }
 
-// kLanes lanes share a row; lane l holds state elements l, l + kLanes, ... (kPerLane of them),
-// so the lanes of a row read B, C and the state coalesced. Tokens go in groups of kLanes, and
+// A run of kCount consecutive floats, in 16-byte loads where the address allows it (the flag
+// is the same for every thread of a launch, so the branch does not diverge).
+template <int kCount>
+__device__ __forceinline__ void LoadRun(const float* p, bool vector, float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const float4 q = reinterpret_cast<const float4*>(p)[i];
+      v[4 * i] = q.x, v[4 * i + 1] = q.y, v[4 * i + 2] = q.z, v[4 * i + 3] = q.w;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) v[i] = p[i];
+  }
+}
+
+template <int kCount>
+__device__ __forceinline__ void StoreRun(float* p, bool vector, const float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      reinterpret_cast<float4*>(p)[i] =
+          make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) p[i] = v[i];
+  }
+}
+
+// Which runs of a thread's kPerLane consecutive state elements (and B, C, A values) may be loaded
+// 16 bytes at a time: the same for every thread of a launch.
+struct VectorRuns {
+  bool state, bc, A;
+};
+
+template <int kPerLane>
+VectorRuns VectorRunsFor(const StatePool& pool, int64_t conv_floats, const ScanArgs& args) {
+  return {.state = Aligned16(pool.base) &&
+                   (pool.slot_floats | pool.layer_floats | conv_floats | kPerLane) % 4 == 0,
+          .bc = Aligned16(args.B) && Aligned16(args.C) && args.ldbc % 4 == 0,
+          .A = Aligned16(args.A)};
+}
+
+// kLanes lanes share a row; lane l holds the kPerLane consecutive state elements from
+// l * kPerLane, and loads them (and B, C) 16 bytes at a time where it can. Tokens go in groups of
+// kLanes, and
 // the work done once per token and row (its step size, x, gate and output) is spread over the
 // lanes: lane j does it for token j of the group and broadcasts what the others need. Each lane
 // keeps its part of every token's dot product C . state, and one transposed reduction at the
 // end of the group gives lane j the whole of token j's.
 template <int kLanes, int kPerLane, Span kSpan>
 __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
-                         ScanArgs a, ChunkWorkspace chunks) {
+                         ScanArgs a, ChunkWorkspace chunks, VectorRuns vector) {
   constexpr int kRowsPerBlock = kThreads / kLanes;
   constexpr int kStates = kLanes * kPerLane;
   constexpr bool kOutputs = kSpan != Span::kChunkEnds;
-  const int lane = threadIdx.x % kLanes;
+  const int lane = threadIdx.x % kLanes, first_state = lane * kPerLane;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kLanes;
   // Rows past the end still run (on the last row, without writing), so that every lane of a
   // warp takes part in the shuffles.
@@ -110,20 +155,29 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   float* state;  // where the scan starts from (but for kChunkEnds) and what it writes back
   int64_t entry = 0;
   if constexpr (kSpan == Span::kWhole) {
-    state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates;
+    state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates + first_state;
   } else {
     begin += static_cast<int64_t>(blockIdx.z) * kScanChunkTokens;
     if (begin >= end) return;  // the sequence has fewer chunks than the longest
     end = min(end, begin + kScanChunkTokens);
     entry = ChunkWorkspace::Entry(step, s, blockIdx.z);
-    state = chunks.states + (entry * a.rows + r) * kStates;
+    state = chunks.states + (entry * a.rows + r) * kStates + first_state;
   }
   float h[kPerLane], A[kPerLane];
+  if (kSpan == Span::kChunkEnds) {
 #pragma unroll
-  for (int i = 0; i < kPerLane; ++i) {
-    h[i] = kSpan == Span::kChunkEnds ? 0.0f : state[lane + i * kLanes];
-    A[i] = kLog2e * (a.a_per_state ? a.A[head * kStates + lane + i * kLanes] : a.A[head]);
+    for (int i = 0; i < kPerLane; ++i) h[i] = 0.0f;
+  } else {
+    LoadRun(state, vector.state, h);
   }
+  if (a.a_per_state) {
+    LoadRun(a.A + head * kStates + first_state, vector.A, A);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) A[i] = a.A[head];
+  }
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) A[i] *= kLog2e;
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
   const float D = a.D[head];
   float dt_sum = 0.0f;  // of this lane's tokens
@@ -146,15 +200,13 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
     // overlap), then the recurrence runs through those tokens.
 #pragma unroll
     for (int g = 0; g < kLanes; g += kGroup) {
-      float B[kGroup][kPerLane], C[kGroup][kPerLane];
+      float B[kGroup][kPerLane], C[kGroup][kPerLane] = {};  // C unused without outputs
 #pragma unroll
       for (int c = 0; c < kGroup; ++c) {
         const int64_t t = first + min(g + c, count - 1);  // past the end: reloads, unused
-#pragma unroll
-        for (int i = 0; i < kPerLane; ++i) {
-          B[c][i] = a.B[t * a.ldbc + group * kStates + lane + i * kLanes];
-          C[c][i] = kOutputs ? a.C[t * a.ldbc + group * kStates + lane + i * kLanes] : 0.0f;
-        }
+        const int64_t at = t * a.ldbc + group * kStates + first_state;
+        LoadRun(a.B + at, vector.bc, B[c]);
+        if constexpr (kOutputs) LoadRun(a.C + at, vector.bc, C[c]);
       }
 #pragma unroll
       for (int c = 0; c < kGroup; ++c) {
@@ -182,8 +234,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   }
   if constexpr (kSpan == Span::kChunkEnds) dt_sum = SumOverLanes<kLanes>(dt_sum);
   if (!active || kSpan == Span::kChunkOutputs) return;
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) state[lane + i * kLanes] = h[i];
+  StoreRun(state, vector.state, h);
   if (kSpan == Span::kChunkEnds && lane == 0 && r % a.head_dim == 0) {
     chunks.dt_sums[entry * (a.rows / a.head_dim) + head] = dt_sum;
   }
@@ -231,41 +282,6 @@ __global__ void CarryChunkStates(StepLayout step, StatePool pool, int64_t layer,
   }
   *slot_state = h;
 }
-
-// A run of kCount consecutive floats, in 16-byte loads where the address allows it (the flag
-// is the same for every thread of a launch, so the branch does not diverge).
-template <int kCount>
-__device__ __forceinline__ void LoadRun(const float* p, bool vector, float (&v)[kCount]) {
-  if (kCount % 4 == 0 && vector) {
-#pragma unroll
-    for (int i = 0; i < kCount / 4; ++i) {
-      const float4 q = reinterpret_cast<const float4*>(p)[i];
-      v[4 * i] = q.x, v[4 * i + 1] = q.y, v[4 * i + 2] = q.z, v[4 * i + 3] = q.w;
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kCount; ++i) v[i] = p[i];
-  }
-}
-
-template <int kCount>
-__device__ __forceinline__ void StoreRun(float* p, bool vector, const float (&v)[kCount]) {
-  if (kCount % 4 == 0 && vector) {
-#pragma unroll
-    for (int i = 0; i < kCount / 4; ++i) {
-      reinterpret_cast<float4*>(p)[i] =
-          make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kCount; ++i) p[i] = v[i];
-  }
-}
-
-// Which of a one-token step's runs may be loaded 16 bytes at a time.
-struct VectorRuns {
-  bool state, bc, A;
-};
 
 constexpr int kDecodeThreads = 128;
 
@@ -324,11 +340,7 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
     constexpr int kOneTokenLanes = kLanes * kPerLane <= 16 ? 1 : kLanes * kPerLane / 16;
     constexpr int kOneTokenPerLane = kLanes * kPerLane / kOneTokenLanes;
     constexpr int kRowsPerBlock = kDecodeThreads / kOneTokenLanes;
-    const VectorRuns vector{
-        .state = Aligned16(pool.base) &&
-                 (pool.slot_floats | pool.layer_floats | conv_floats | kOneTokenPerLane) % 4 == 0,
-        .bc = Aligned16(args.B) && Aligned16(args.C) && args.ldbc % 4 == 0,
-        .A = Aligned16(args.A)};
+    const VectorRuns vector = VectorRunsFor<kOneTokenPerLane>(pool, conv_floats, args);
     const dim3 grid((args.rows + kRowsPerBlock - 1) / kRowsPerBlock, step.num_sequences);
     ScanOneToken<kOneTokenLanes, kOneTokenPerLane>
         <<<grid, kDecodeThreads, 0, stream>>>(step, pool, layer, conv_floats, args, vector);
@@ -341,22 +353,24 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
       step.num_tokens >= 2 * kScanChunkTokens * step.num_sequences && max_chunks <= 65535 &&
       args.workspace_floats >=
           ScanWorkspaceFloats(step.num_tokens, args.rows, args.d_state, args.rows / args.head_dim);
+  VectorRuns vector = VectorRunsFor<kPerLane>(pool, conv_floats, args);
   if (!chunked) {
     ScanRows<kLanes, kPerLane, Span::kWhole>
         <<<dim3(row_blocks, step.num_sequences), kThreads, 0, stream>>>(
-            step, pool, layer, conv_floats, args, ChunkWorkspace{});
+            step, pool, layer, conv_floats, args, ChunkWorkspace{}, vector);
     return;
   }
   const ChunkWorkspace chunks = SplitWorkspace(args, step.num_tokens, step.num_sequences);
+  vector.state = Aligned16(chunks.states);  // the passes' states are the workspace's
   const dim3 chunk_grid(row_blocks, step.num_sequences, max_chunks);
   ScanRows<kLanes, kPerLane, Span::kChunkEnds>
-      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks);
+      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
   constexpr int kCarryThreads = 256;
   const unsigned carry_blocks = (args.rows * args.d_state + kCarryThreads - 1) / kCarryThreads;
   CarryChunkStates<<<dim3(carry_blocks, step.num_sequences), kCarryThreads, 0, stream>>>(
       step, pool, layer, conv_floats, args, chunks);
   ScanRows<kLanes, kPerLane, Span::kChunkOutputs>
-      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks);
+      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
 }
 
 }  // namespace
