@@ -1,6 +1,10 @@
 // The CUDA backend against the CPU backend on a model of a published size, where the fixtures
 // are too small to show drift. Skips without a GPU (or without the CUDA backend library).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <span>
+#include <vector>
 
 #include "engine/backend_factory.h"
 #include "engine/greedy.h"
@@ -49,6 +53,46 @@ TEST_P(CudaVersusCpuTest, GreedyIdsAgreeOverAThousandStepsOfMamba130m) {
 
 INSTANTIATE_TEST_SUITE_P(Matrices, CudaVersusCpuTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "bf16" : "fp32"; });
+
+// A decode step of 9 sequences runs padded to its bucket of 16: the sequences get what the CPU
+// computes, and slots outside the step (the padding runs in a scratch slot) stay as they were.
+TEST(CudaDecodeTest, PaddedStepsMatchTheCpuAndLeaveOtherSlotsAlone) {
+  if (!DeviceAvailable("cuda")) GTEST_SKIP() << "no GPU";
+  absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
+  ASSERT_TRUE(config.ok());
+  config->n_layer = 2;
+  std::unique_ptr<Model> model = Model::Random(*config, 5);
+  constexpr int kSlots = 12, kSequences = 9;
+  absl::StatusOr<std::unique_ptr<Backend>> cuda =
+      MakeBackend(*model, {.device = "cuda", .num_slots = kSlots});
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  absl::StatusOr<std::unique_ptr<Backend>> cpu = MakeBackend(*model, {.num_slots = kSlots});
+  ASSERT_TRUE(cpu.ok());
+  const int64_t vocab = model->config().vocab_size;
+  std::vector<std::vector<int32_t>> next(kSequences);
+  for (int s = 0; s < kSequences; ++s) next[s] = {100 + 37 * s};
+  std::vector<float> cpu_logits(kSequences * vocab), cuda_logits(kSequences * vocab);
+  for (int step = 0; step < 4; ++step) {
+    std::vector<SequenceInput> batch;
+    for (int s = 0; s < kSequences; ++s) batch.push_back({s, next[s]});
+    ASSERT_TRUE((*cpu)->Forward(batch, cpu_logits).ok());
+    ASSERT_TRUE((*cuda)->Forward(batch, cuda_logits).ok());
+    for (int s = 0; s < kSequences; ++s) {
+      const std::span<const float> want(&cpu_logits[s * vocab], vocab);
+      const std::span<const float> got(&cuda_logits[s * vocab], vocab);
+      float largest = 0, worst = 0;
+      for (int64_t v = 0; v < vocab; ++v) {
+        largest = std::max(largest, std::abs(want[v]));
+        worst = std::max(worst, std::abs(want[v] - got[v]));
+      }
+      ASSERT_LE(worst, 1e-3f * largest) << "step " << step << " sequence " << s;
+      next[s] = {ArgMax(want)};
+    }
+  }
+  for (int slot = kSequences; slot < kSlots; ++slot) {
+    for (float v : (*cuda)->ReadSlot(slot)) ASSERT_EQ(v, 0.0f) << "slot " << slot;
+  }
+}
 
 TEST(MakeBackendTest, UnknownDeviceOrMissingGpuIsAClearError) {
   absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");

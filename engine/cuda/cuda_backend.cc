@@ -75,6 +75,16 @@ absl::StatusOr<DeviceBuffer> Upload(const void* data, size_t bytes, cudaStream_t
 }
 
 // Room for n, grown in powers of two so a slowly growing step size reallocates rarely.
+// Decode graphs are captured per bucket of batch sizes, so that a server whose batch drifts
+// between sizes replays a few dozen graphs captured when the backend was made, instead of
+// capturing a new one (milliseconds) whenever a size comes up for the first time: up to 8
+// sequences each size is its own bucket, above that multiples of 8. A step is padded up to its
+// bucket with sequences that feed one token into the scratch slot, at most 7 of them.
+int DecodeBucket(int sequences) { return sequences <= 8 ? sequences : (sequences + 7) / 8 * 8; }
+
+// The token the padding sequences feed (any valid id).
+constexpr int32_t kPaddingToken[1] = {0};
+
 int64_t GrownCapacity(int64_t have, int64_t need) {
   int64_t capacity = std::max<int64_t>(have, 16);
   while (capacity < need) capacity *= 2;
@@ -191,7 +201,7 @@ absl::Status CudaBackend::Init(const Model& model) {
   pool_.layer_floats = layer_floats;
   pool_.slot_floats = layer_floats * config_.n_layer;
   absl::StatusOr<DeviceBuffer> state =
-      DeviceBuffer::Allocate(pool_.slot_floats * num_slots_ * sizeof(float));
+      DeviceBuffer::Allocate(pool_.slot_floats * (num_slots_ + 1) * sizeof(float));
   if (!state.ok()) return state.status();
   state_ = *std::move(state);
   pool_.base = state_.get<float>();
@@ -199,7 +209,23 @@ absl::Status CudaBackend::Init(const Model& model) {
       !s.ok()) {
     return s;
   }
-  return EnsureCapacity(1, 1);
+  return CaptureDecodeGraphs();
+}
+
+absl::Status CudaBackend::CaptureDecodeGraphs() {
+  const int largest = DecodeBucket(num_slots_);
+  if (absl::Status s = EnsureCapacity(largest, largest); !s.ok()) return s;
+  for (int bucket = 1; bucket <= largest; bucket = DecodeBucket(bucket + 1)) {
+    const std::vector<SequenceInput> padding(
+        bucket, SequenceInput{.slot = scratch_slot(), .tokens = kPaddingToken});
+    const DeviceStep step = PackStep(padding);
+    for (Output output : {Output::kGreedyIds, Output::kLogits}) {
+      if (absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output); !graph.ok()) {
+        return graph.status();
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<const float*> CudaBackend::UploadVector(const TensorView* tensor,
@@ -356,11 +382,18 @@ absl::Status CudaBackend::StepGreedy(std::span<const SequenceInput> batch,
 absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output output) {
   int64_t tokens = 0;
   for (const SequenceInput& seq : batch) tokens += seq.tokens.size();
-  const int64_t sequences = batch.size();
-  if (absl::Status status = EnsureCapacity(tokens, sequences); !status.ok()) return status;
+  const bool decode = tokens == static_cast<int64_t>(batch.size());
+  if (decode) {  // padded up to its bucket; the padding's outputs are left unread
+    padded_.assign(batch.begin(), batch.end());
+    padded_.resize(DecodeBucket(batch.size()),
+                   SequenceInput{.slot = scratch_slot(), .tokens = kPaddingToken});
+    batch = padded_;
+    tokens = batch.size();
+  }
+  if (absl::Status status = EnsureCapacity(tokens, batch.size()); !status.ok()) return status;
   const DeviceStep step = PackStep(batch);
   gemm_status_ = CUBLAS_STATUS_SUCCESS;
-  if (tokens == sequences) {  // decode
+  if (decode) {
     absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output);
     if (!graph.ok()) return graph.status();
     if (absl::Status s = CudaStatus(cudaGraphLaunch(*graph, stream_), "launching a decode graph");

@@ -27,9 +27,10 @@ struct CudaBackendOptions {
 // The GPU backend: weights, the state pool and every workspace live in device memory, allocated
 // when the backend is made (workspaces grow only when a step is larger than any before). A step
 // copies its token ids and layout to the device in one transfer and its logits back in another;
-// everything between runs on one stream. A decode step (one token per sequence) replays a CUDA
-// graph captured the first time a batch of that size came by, so the host launches one graph
-// instead of ~15 kernels per layer. State and activations are fp32.
+// everything between runs on one stream. A decode step (one token per sequence) is padded to a
+// bucket of batch sizes and replays that bucket's CUDA graph, captured when the backend is made
+// (after a workspace grows, which frees them, again on first use), so the host launches one
+// graph instead of ~15 kernels per layer. State and activations are fp32.
 //
 // Threads: Forward runs on one thread (the engine's); the slot operations may come from others
 // for slots that are not in a running step, and use their own stream.
@@ -100,6 +101,10 @@ class CudaBackend : public Backend {
   void EnqueueStep(const DeviceStep& step, Output output);
   // The graph of a decode step of this many sequences and this output, captured on first use.
   absl::StatusOr<cudaGraphExec_t> DecodeGraph(const DeviceStep& step, Output output);
+  // Captures the graph of every decode bucket up to the pool's size, for both outputs.
+  absl::Status CaptureDecodeGraphs();
+  // The slot after the pool's last, where padding sequences run: no session owns it.
+  int scratch_slot() const { return num_slots_; }
   void DropGraphs();
   // A GEMM on the step's stream; the first failure of a step is kept in gemm_status_.
   void Linear(const kernels::cuda::GemmInput& x, int64_t rows, const kernels::cuda::Matrix& w,
@@ -130,8 +135,9 @@ class CudaBackend : public Backend {
   const float* norm_f_ = nullptr;
   std::vector<Layer> layers_;
 
-  DeviceBuffer state_;
+  DeviceBuffer state_;  // num_slots_ slots and the scratch slot
   kernels::cuda::StatePool pool_;
+  std::vector<SequenceInput> padded_;  // a decode step with its padding
 
   // Per step: ids and layout (pinned host staging and its device copy), activations (fp32,
   // token-major) and the narrowed GEMM inputs.
