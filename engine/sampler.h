@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "engine/token_draw.h"
 
 namespace ssm {
 
@@ -30,9 +31,9 @@ struct SamplingParams {
 absl::Status Validate(const SamplingParams& params);
 
 // Picks the next token from logits: penalties first, then greedy, or softmax at a temperature
-// restricted to the top k, to the smallest set whose probability reaches top_p, and to tokens at
-// least min_p as likely as the best. Each request owns one, so its random stream and its
-// penalties do not depend on what else is in the batch.
+// restricted to the top k, to tokens at least min_p as likely as the best, and to the smallest
+// set whose probability reaches top_p (token_draw.h defines the draw exactly). Each request owns
+// one, so its random stream and its penalties do not depend on what else is in the batch.
 class Sampler {
  public:
   // prompt: the tokens the repetition penalty also counts.
@@ -43,18 +44,22 @@ class Sampler {
   // Whether Sample always returns the argmax of the logits (temperature 0 and no penalties), so
   // a backend may pick the token itself.
   bool IsPlainGreedy() const { return params_.temperature == 0.0f && !Adjusts(); }
+  // Whether Sample draws from the logits as they come (no penalties), so that a backend may draw
+  // on its device: with NextDraw() and nothing banned it picks what Sample would.
+  bool DrawsFromRawLogits() const { return !Adjusts(); }
+  // The next draw of this request's random stream (Sample takes one per pick too).
+  TokenDraw NextDraw();
 
  private:
   bool Adjusts() const;
   std::span<const float> Adjust(std::span<const float> logits, std::span<const int32_t> banned);
-  int32_t Draw(std::span<const float> logits);
 
   SamplingParams params_;
   std::mt19937_64 rng_;
   absl::flat_hash_set<int32_t> seen_;  // prompt and generated
   absl::flat_hash_map<int32_t, int32_t> generated_counts_;
-  std::vector<float> adjusted_;                        // scratch
-  std::vector<std::pair<float, int32_t>> candidates_;  // scratch, reused across calls
+  std::vector<float> adjusted_;  // scratch
+  TokenDrawer drawer_;
 };
 
 }  // namespace ssm

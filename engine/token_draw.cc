@@ -1,0 +1,75 @@
+#include "engine/token_draw.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/greedy.h"
+
+namespace ssm {
+namespace {
+
+uint64_t Units(float weight) { return static_cast<uint64_t>(weight * kDrawWeightUnits); }
+
+}  // namespace
+
+int32_t TokenDrawer::Draw(std::span<const float> logits, const TokenDraw& draw) {
+  if (draw.temperature == 0.0f) return ArgMax(logits);
+  // Candidates within 69 temperatures of the best logit: below that a weight is under 1e-30,
+  // zero in 2^-40 units, so leaving those tokens out changes nothing.
+  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  const float floor = max_logit - 69.0f * draw.temperature;
+  candidates_.clear();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] >= floor) candidates_.emplace_back(logits[i], static_cast<int32_t>(i));
+  }
+  // top_k: a threshold on the logit, so ties at the k-th largest all stay.
+  if (draw.top_k > 0 && static_cast<size_t>(draw.top_k) < candidates_.size()) {
+    heaviest_.clear();
+    for (const auto& [logit, id] : candidates_) heaviest_.push_back(logit);
+    std::nth_element(heaviest_.begin(), heaviest_.begin() + (draw.top_k - 1), heaviest_.end(),
+                     std::greater<float>());
+    const float kth = heaviest_[draw.top_k - 1];
+    std::erase_if(candidates_, [&](const auto& c) { return c.first < kth; });
+  }
+  // From here on a candidate's first is its weight, in id order still.
+  for (auto& c : candidates_) c.first = std::exp((c.first - max_logit) / draw.temperature);
+  if (draw.min_p > 0.0f) {
+    std::erase_if(candidates_, [&](const auto& c) { return c.first < draw.min_p; });
+  }
+  uint64_t total = 0;
+  for (const auto& c : candidates_) total += Units(c.first);
+  // top_p: the weight of the lightest token the nucleus needs is the threshold. Only a prefix
+  // of the weights needs sorting, usually a short one: sort 64, then 8x more until it is found.
+  if (draw.top_p < 1.0f) {
+    const uint64_t target =
+        static_cast<uint64_t>(std::ceil(static_cast<double>(draw.top_p) * total));
+    heaviest_.clear();
+    for (const auto& c : candidates_) heaviest_.push_back(c.first);
+    uint64_t mass = 0;
+    float threshold = 0.0f;
+    bool found = false;
+    for (size_t sorted = 0, want = 64; !found && sorted < heaviest_.size(); want *= 8) {
+      const size_t upto = std::min(want, heaviest_.size());
+      std::partial_sort(heaviest_.begin() + sorted, heaviest_.begin() + upto, heaviest_.end(),
+                        std::greater<float>());
+      for (; sorted < upto && !found; ++sorted) {
+        mass += Units(heaviest_[sorted]);
+        threshold = heaviest_[sorted];
+        found = mass >= target;
+      }
+    }
+    std::erase_if(candidates_, [&](const auto& c) { return c.first < threshold; });
+    total = 0;
+    for (const auto& c : candidates_) total += Units(c.first);
+  }
+  // The best token has weight 1 and survives every cut, so the total is positive.
+  const uint64_t point = std::min(static_cast<uint64_t>(draw.uniform * total), total - 1);
+  uint64_t running = 0;
+  for (const auto& [weight, id] : candidates_) {
+    running += Units(weight);
+    if (running > point) return id;
+  }
+  return candidates_.back().second;
+}
+
+}  // namespace ssm
