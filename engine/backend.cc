@@ -49,7 +49,7 @@ absl::Status RunInPieces(std::span<const SequenceInput> batch, int64_t max_token
                          std::span<T> out, Step step) {
   for (const StepPiece& piece : SplitStep(batch, max_tokens)) {
     std::vector<T> piece_out(piece.batch.size() * width);
-    if (absl::Status status = step(piece.batch, std::span<T>(piece_out)); !status.ok()) {
+    if (absl::Status status = step(piece, std::span<T>(piece_out)); !status.ok()) {
       return status;
     }
     for (size_t i = 0; i < piece.batch.size(); ++i) {
@@ -70,8 +70,8 @@ absl::Status Backend::Forward(std::span<const SequenceInput> batch, std::span<fl
   }
   if (TotalTokens(batch) <= max_step_tokens_) return StepLogits(batch, logits);
   return RunInPieces<float>(batch, max_step_tokens_, vocab, logits,
-                            [this](std::span<const SequenceInput> piece, std::span<float> out) {
-                              return StepLogits(piece, out);
+                            [this](const StepPiece& piece, std::span<float> out) {
+                              return StepLogits(piece.batch, out);
                             });
 }
 
@@ -82,9 +82,42 @@ absl::Status Backend::ForwardGreedy(std::span<const SequenceInput> batch, std::s
   }
   if (TotalTokens(batch) <= max_step_tokens_) return StepGreedy(batch, next);
   return RunInPieces<int32_t>(batch, max_step_tokens_, 1, next,
-                              [this](std::span<const SequenceInput> piece, std::span<int32_t> out) {
-                                return StepGreedy(piece, out);
+                              [this](const StepPiece& piece, std::span<int32_t> out) {
+                                return StepGreedy(piece.batch, out);
                               });
+}
+
+absl::Status Backend::ForwardSampled(std::span<const SequenceInput> batch,
+                                     std::span<const TokenDraw> draws, std::span<int32_t> next) {
+  if (absl::Status status = ValidateStep(batch, num_slots(), vocab_size(), next.size(), 1);
+      !status.ok()) {
+    return status;
+  }
+  if (draws.size() < batch.size()) {
+    return absl::InvalidArgumentError("a sampled step needs one draw per sequence");
+  }
+  if (TotalTokens(batch) <= max_step_tokens_) return StepSampled(batch, draws, next);
+  std::vector<TokenDraw> piece_draws;
+  return RunInPieces<int32_t>(
+      batch, max_step_tokens_, 1, next, [&](const StepPiece& piece, std::span<int32_t> out) {
+        piece_draws.clear();  // a sequence that goes on in a later piece draws nothing here
+        for (int row : piece.output_rows)
+          piece_draws.push_back(row >= 0 ? draws[row] : TokenDraw{});
+        return StepSampled(piece.batch, piece_draws, out);
+      });
+}
+
+absl::Status Backend::StepSampled(std::span<const SequenceInput> batch,
+                                  std::span<const TokenDraw> draws, std::span<int32_t> next) {
+  const int64_t vocab = vocab_size();
+  sampled_logits_.resize(batch.size() * vocab);
+  if (absl::Status status = StepLogits(batch, sampled_logits_); !status.ok()) return status;
+#pragma omp parallel for schedule(dynamic)
+  for (size_t i = 0; i < batch.size(); ++i) {
+    thread_local TokenDrawer drawer;
+    next[i] = drawer.Draw(std::span<const float>(&sampled_logits_[i * vocab], vocab), draws[i]);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ssm

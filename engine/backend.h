@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/token_draw.h"
 
 namespace ssm {
 
@@ -40,6 +41,13 @@ class Backend {
   // there and sends back ids instead of batch x vocab floats.
   absl::Status ForwardGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next);
 
+  // The same step, drawing each sequence's next token from its logits as draws[i] says
+  // (token_draw.h: the draw is a fixed function of the logits and draws[i].uniform, so every
+  // backend picks the same token, up to rounding at the edge between two). A backend that
+  // keeps logits elsewhere (a GPU) draws there and sends back ids only.
+  absl::Status ForwardSampled(std::span<const SequenceInput> batch,
+                              std::span<const TokenDraw> draws, std::span<int32_t> next);
+
   int64_t max_step_tokens() const { return max_step_tokens_; }
   void set_max_step_tokens(int64_t tokens) { max_step_tokens_ = tokens; }
 
@@ -58,15 +66,19 @@ class Backend {
   virtual absl::Status WriteSlot(int slot, std::span<const float> state) = 0;
 
  protected:
-  // Forward and ForwardGreedy for a step already checked by ValidateStep and of at most
-  // max_step_tokens() tokens.
+  // Forward, ForwardGreedy and ForwardSampled for a step already checked by ValidateStep and of at
+  // most max_step_tokens() tokens.
   virtual absl::Status StepLogits(std::span<const SequenceInput> batch,
                                   std::span<float> logits) = 0;
   virtual absl::Status StepGreedy(std::span<const SequenceInput> batch,
                                   std::span<int32_t> next) = 0;
+  // ForwardSampled's step. By default: StepLogits, then each draw on the host.
+  virtual absl::Status StepSampled(std::span<const SequenceInput> batch,
+                                   std::span<const TokenDraw> draws, std::span<int32_t> next);
 
  private:
   int64_t max_step_tokens_ = kDefaultMaxStepTokens;
+  std::vector<float> sampled_logits_;  // the default StepSampled's
 };
 
 // Checks a step against the Forward contract: slots inside the pool and distinct, no empty

@@ -256,29 +256,44 @@ void Scheduler::RunStep() {
     owner.push_back(i);
     budget -= chunk;
   }
-  // When every sequence that picks a token this step picks the plain greedy one, only the ids
-  // need to leave the backend (on a GPU: batch-size ints instead of batch x vocab floats).
   // Whether batch entry b reaches the end of its prompt this step and so picks a token.
   auto picks = [&](size_t b) {
     const Active& a = *running_[owner[b]];
     return !a.request.prefill_only && a.fed + batch[b].tokens.size() >= a.request.prompt.size();
   };
-  bool greedy_step = true;
-  for (size_t b = 0; b < batch.size(); ++b) {
+  // Unless a sequence that picks needs the logits themselves (penalties, banned ids before
+  // min_tokens, logprobs), only ids leave the backend (on a GPU: batch-size ints instead of
+  // batch x vocab floats): the greedy ones, or ones drawn with each request's next uniform.
+  enum class Output { kGreedyIds, kDrawnIds, kLogits } output = Output::kGreedyIds;
+  for (size_t b = 0; b < batch.size() && output != Output::kLogits; ++b) {
     const Active& a = *running_[owner[b]];
-    if (picks(b) && (!a.sampler->IsPlainGreedy() || Early(a) || a.request.logprobs)) {
-      greedy_step = false;
+    if (!picks(b)) continue;
+    if (!a.sampler->DrawsFromRawLogits() || Early(a) || a.request.logprobs) {
+      output = Output::kLogits;
+    } else if (!a.sampler->IsPlainGreedy()) {
+      output = Output::kDrawnIds;
     }
   }
   const Clock::time_point step_start = Clock::now();
   const double host_seconds = last_backend_end_ ? Seconds(step_start - *last_backend_end_) : 0.0;
   absl::Status forward;
-  if (greedy_step) {
-    next_.resize(batch.size());
-    forward = backend_.ForwardGreedy(batch, next_);
-  } else {
-    logits_.resize(batch.size() * backend_.vocab_size());
-    forward = backend_.Forward(batch, logits_);
+  switch (output) {
+    case Output::kGreedyIds:
+      next_.resize(batch.size());
+      forward = backend_.ForwardGreedy(batch, next_);
+      break;
+    case Output::kDrawnIds:
+      draws_.assign(batch.size(), TokenDraw{});
+      for (size_t b = 0; b < batch.size(); ++b) {
+        if (picks(b)) draws_[b] = running_[owner[b]]->sampler->NextDraw();
+      }
+      next_.resize(batch.size());
+      forward = backend_.ForwardSampled(batch, draws_, next_);
+      break;
+    case Output::kLogits:
+      logits_.resize(batch.size() * backend_.vocab_size());
+      forward = backend_.Forward(batch, logits_);
+      break;
   }
   last_backend_end_ = Clock::now();
   const double step_seconds = Seconds(*last_backend_end_ - step_start);
@@ -296,7 +311,7 @@ void Scheduler::RunStep() {
   // out the same whatever the threads.
   std::vector<int32_t> picked(batch.size());
   std::vector<std::vector<TokenLogprobs>> picked_logprobs(batch.size());
-  if (!greedy_step) {
+  if (output == Output::kLogits) {
     const int64_t vocab = backend_.vocab_size();
 #pragma omp parallel for schedule(dynamic)
     for (size_t b = 0; b < batch.size(); ++b) {
@@ -318,7 +333,7 @@ void Scheduler::RunStep() {
     if (a.request.prefill_only) {
       Finish(a, FinishReason::kLength);
     } else {
-      Emit(a, greedy_step ? next_[b] : picked[b], picked_logprobs[b]);
+      Emit(a, output == Output::kLogits ? picked[b] : next_[b], picked_logprobs[b]);
     }
     if (a.sink == nullptr) finished.push_back(owner[b]);
   }

@@ -175,7 +175,8 @@ class Scheduler {
   // Engine thread only.
   std::vector<std::unique_ptr<Active>> running_;
   std::vector<float> logits_;
-  std::vector<int32_t> next_;  // greedy steps: each sequence's token
+  std::vector<int32_t> next_;     // steps that return ids: each sequence's token
+  std::vector<TokenDraw> draws_;  // steps that draw on the backend: each sequence's draw
   // When the last backend call ended, while the engine has work without pause; unset when idle.
   std::optional<Clock::time_point> last_backend_end_;
 

@@ -6,16 +6,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "engine/cuda/device_buffer.h"
+#include "engine/token_draw.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/selective_scan.h"
+#include "kernels/cuda/token_draw.h"
 
 namespace ssm::kernels::cuda {
 namespace {
@@ -383,6 +386,63 @@ TEST(CudaKernelsTest, OneTokenConvEqualsTheTokenLoopAndWritesTheNarrowCopy) {
       }
     }
   }
+}
+
+// The device draw against its definition, ssm::TokenDrawer, on rows of a realistic vocabulary
+// and every kind of cut. Weights come from expf on the device and std::exp on the host, which
+// may differ in the last bit, so a draw landing within that of an edge may differ: allow 1 in
+// 200, which a wrong cut or walk would exceed by far.
+TEST(CudaKernelsTest, DrawTokensFollowsTheHostDefinition) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(13);
+  constexpr int kRows = 600;
+  constexpr int64_t kVocab = 50280;
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  std::vector<float> logits(kRows * kVocab);
+  for (float& l : logits) l = logit(rng);
+  for (int r = 0; r < 4; ++r) {  // rows 0-3: the best logit tied among many ids
+    for (int64_t i = 0; i < kVocab; i += 7) logits[r * kVocab + i] = 12.0f;
+  }
+  const float temperatures[] = {0.0f, 0.5f, 1.0f, 1.7f};
+  const int32_t top_ks[] = {0, 1, 5, 50, 1000};
+  const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.1f};
+  const float min_ps[] = {0.0f, 0.02f, 0.3f};
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<DrawParams> params(kRows);
+  for (int r = 0; r < kRows; ++r) {
+    params[r] = {.temperature = temperatures[r % 4],
+                 .top_k = top_ks[r / 4 % 5],
+                 .top_p = top_ps[r / 20 % 4],
+                 .min_p = min_ps[r / 80 % 3],
+                 .uniform = uniform(rng)};
+  }
+  DeviceBuffer logits_d = ToDevice(logits), params_d = ToDevice(params);
+  DeviceBuffer ids_d = ToDevice(std::vector<int32_t>(kRows, -1));
+  DrawTokens(logits_d.get<float>(), kVocab, kRows, kVocab, params_d.get<DrawParams>(),
+             ids_d.get<int32_t>(), nullptr);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<int32_t> ids = ToHost<int32_t>(ids_d, kRows);
+  TokenDrawer drawer;
+  int differ = 0;
+  for (int r = 0; r < kRows; ++r) {
+    const DrawParams& p = params[r];
+    const int32_t expected = drawer.Draw(std::span<const float>(&logits[r * kVocab], kVocab),
+                                         {.temperature = p.temperature,
+                                          .top_k = p.top_k,
+                                          .top_p = p.top_p,
+                                          .min_p = p.min_p,
+                                          .uniform = p.uniform});
+    ASSERT_GE(ids[r], 0) << "row " << r << " got no token";
+    if (p.temperature == 0.0f) {
+      ASSERT_EQ(ids[r], expected) << "argmax, row " << r;
+    }
+    if (ids[r] != expected) {
+      ++differ;
+      std::printf("row %d (temperature %g, top_k %d, top_p %g, min_p %g): %d, host %d\n", r,
+                  p.temperature, p.top_k, p.top_p, p.min_p, ids[r], expected);
+    }
+  }
+  EXPECT_LE(differ, kRows / 200);
 }
 
 }  // namespace

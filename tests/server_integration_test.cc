@@ -274,6 +274,23 @@ TEST_F(ServerTest, SeededSamplingIsReproducibleAndStopsAtStopIds) {
   EXPECT_EQ(stopped.ids.back(), a.ids[10]);
 }
 
+// A seeded draw is the same whether the backend makes it (only ids come back) or the host does
+// from the logits, as it must when logprobs are asked for.
+TEST_F(ServerTest, SeededDrawsDoNotDependOnWhereTheyAreMade) {
+  v1::GenerateRequest request = GreedyRequest({5, 6, 7}, 40);
+  request.mutable_sampling()->set_temperature(0.8f);
+  request.mutable_sampling()->set_top_k(50);
+  request.mutable_sampling()->set_min_p(0.01f);
+  request.mutable_sampling()->set_seed(9);
+  const StubResult on_backend = Generate(*stub_, request);
+  request.set_logprobs(true);
+  const StubResult on_host = Generate(*stub_, request);
+  ASSERT_TRUE(on_backend.status.ok() && on_host.status.ok());
+  EXPECT_EQ(on_backend.ids, on_host.ids);
+  request.mutable_sampling()->set_seed(10);
+  EXPECT_NE(Generate(*stub_, request).ids, on_host.ids);  // the seed matters
+}
+
 TEST_F(ServerTest, BadRequestsGetClearStatuses) {
   struct Case {
     v1::GenerateRequest request;

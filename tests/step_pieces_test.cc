@@ -105,5 +105,36 @@ TEST(SplitStepTest, ABackendGivesTheSameLogitsAndStatesInPieces) {
   EXPECT_EQ(got_ids, want_ids);
 }
 
+// A sampled step draws from the step's logits by the definition of the draw, whole and in
+// pieces; without a draw per sequence it is refused.
+TEST(SplitStepTest, ASampledStepDrawsFromItsLogitsWholeAndInPieces) {
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      Model::Load(testing::FixturePath("mamba1_tied_k4_f32"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  CpuBackend for_logits(**model, 2), whole(**model, 2), in_pieces(**model, 2);
+  in_pieces.set_max_step_tokens(8);
+  const std::vector<int32_t> a = Range(1, 37), c = Range(9, 20);
+  const std::vector<SequenceInput> batch = {{0, a}, {1, c}};
+  const std::vector<TokenDraw> draws = {
+      {.temperature = 0.8f, .top_p = 0.9f, .uniform = 0.31},
+      {.temperature = 1.3f, .top_k = 20, .min_p = 0.01f, .uniform = 0.77}};
+  const size_t vocab = whole.vocab_size();
+  std::vector<float> logits(2 * vocab);
+  ASSERT_TRUE(for_logits.Forward(batch, logits).ok());
+  TokenDrawer drawer;
+  std::vector<int32_t> expected;
+  for (size_t i = 0; i < 2; ++i) {
+    expected.push_back(drawer.Draw(std::span<const float>(&logits[i * vocab], vocab), draws[i]));
+  }
+  std::vector<int32_t> got_whole(2), got_in_pieces(2);
+  ASSERT_TRUE(whole.ForwardSampled(batch, draws, got_whole).ok());
+  ASSERT_TRUE(in_pieces.ForwardSampled(batch, draws, got_in_pieces).ok());
+  EXPECT_EQ(got_whole, expected);
+  EXPECT_EQ(got_in_pieces, expected);
+  const absl::Status short_of_draws =
+      whole.ForwardSampled(batch, std::span(draws).first(1), got_whole);
+  EXPECT_TRUE(absl::IsInvalidArgument(short_of_draws)) << short_of_draws;
+}
+
 }  // namespace
 }  // namespace ssm

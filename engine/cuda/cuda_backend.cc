@@ -14,6 +14,7 @@
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/selective_scan.h"
+#include "kernels/cuda/token_draw.h"
 
 namespace ssm {
 
@@ -219,7 +220,7 @@ absl::Status CudaBackend::CaptureDecodeGraphs() {
     const std::vector<SequenceInput> padding(
         bucket, SequenceInput{.slot = scratch_slot(), .tokens = kPaddingToken});
     const DeviceStep step = PackStep(padding);
-    for (Output output : {Output::kGreedyIds, Output::kLogits}) {
+    for (Output output : {Output::kGreedyIds, Output::kDrawnIds, Output::kLogits}) {
       if (absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output); !graph.ok()) {
         return graph.status();
       }
@@ -306,6 +307,9 @@ absl::Status CudaBackend::EnsureCapacity(int64_t tokens, int64_t sequences) {
       {&logits_host_, S * config_.vocab_size * 4, DeviceBuffer::Kind::kPinnedHost},
       {&ids_device_, S * 4},
       {&ids_host_, S * 4, DeviceBuffer::Kind::kPinnedHost},
+      {&draws_device_, S * static_cast<int64_t>(sizeof(kernels::cuda::DrawParams))},
+      {&draws_host_, S * static_cast<int64_t>(sizeof(kernels::cuda::DrawParams)),
+       DeviceBuffer::Kind::kPinnedHost},
       {&scratch_, scratch_floats * 2},
       {&narrowed_, scratch_floats * 2},
       {&scan_workspace_, ScanWorkspaceFloats(T) * 4},
@@ -379,7 +383,15 @@ absl::Status CudaBackend::StepGreedy(std::span<const SequenceInput> batch,
   return absl::OkStatus();
 }
 
-absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output output) {
+absl::Status CudaBackend::StepSampled(std::span<const SequenceInput> batch,
+                                      std::span<const TokenDraw> draws, std::span<int32_t> next) {
+  if (absl::Status status = RunStep(batch, Output::kDrawnIds, draws); !status.ok()) return status;
+  std::memcpy(next.data(), ids_host_.get(), batch.size() * sizeof(int32_t));
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output output,
+                                  std::span<const TokenDraw> draws) {
   int64_t tokens = 0;
   for (const SequenceInput& seq : batch) tokens += seq.tokens.size();
   const bool decode = tokens == static_cast<int64_t>(batch.size());
@@ -392,6 +404,17 @@ absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output o
   }
   if (absl::Status status = EnsureCapacity(tokens, batch.size()); !status.ok()) return status;
   const DeviceStep step = PackStep(batch);
+  if (output == Output::kDrawnIds) {  // the padding takes the argmax
+    auto* params = draws_host_.get<kernels::cuda::DrawParams>();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      params[i] = i < draws.size() ? kernels::cuda::DrawParams{.temperature = draws[i].temperature,
+                                                               .top_k = draws[i].top_k,
+                                                               .top_p = draws[i].top_p,
+                                                               .min_p = draws[i].min_p,
+                                                               .uniform = draws[i].uniform}
+                                   : kernels::cuda::DrawParams{};
+    }
+  }
   gemm_status_ = CUBLAS_STATUS_SUCCESS;
   if (decode) {
     absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output);
@@ -464,15 +487,25 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                          last.type, stream_);
   Linear(last, S, lm_head_, nullptr, logits_.get<float>(), config_.vocab_size,
          /*accumulate=*/false);
-  if (output == Output::kLogits) {
-    cudaMemcpyAsync(logits_host_.get(), logits_.get(), S * config_.vocab_size * sizeof(float),
-                    cudaMemcpyDeviceToHost, stream_);
-  } else {
-    kernels::cuda::ArgMaxRows(logits_.get<float>(), S, config_.vocab_size,
-                              ids_device_.get<int32_t>(), stream_);
-    cudaMemcpyAsync(ids_host_.get(), ids_device_.get(), S * sizeof(int32_t), cudaMemcpyDeviceToHost,
-                    stream_);
+  switch (output) {
+    case Output::kLogits:
+      cudaMemcpyAsync(logits_host_.get(), logits_.get(), S * config_.vocab_size * sizeof(float),
+                      cudaMemcpyDeviceToHost, stream_);
+      return;
+    case Output::kGreedyIds:
+      kernels::cuda::ArgMaxRows(logits_.get<float>(), S, config_.vocab_size,
+                                ids_device_.get<int32_t>(), stream_);
+      break;
+    case Output::kDrawnIds:
+      cudaMemcpyAsync(draws_device_.get(), draws_host_.get(), S * sizeof(kernels::cuda::DrawParams),
+                      cudaMemcpyHostToDevice, stream_);
+      kernels::cuda::DrawTokens(logits_.get<float>(), config_.vocab_size, S, config_.vocab_size,
+                                draws_device_.get<kernels::cuda::DrawParams>(),
+                                ids_device_.get<int32_t>(), stream_);
+      break;
   }
+  cudaMemcpyAsync(ids_host_.get(), ids_device_.get(), S * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                  stream_);
 }
 
 void CudaBackend::NormalizedInProj(const Layer& layer, int64_t tokens) {

@@ -55,6 +55,10 @@ class CudaBackend : public Backend {
   absl::Status StepLogits(std::span<const SequenceInput> batch, std::span<float> logits) override;
   // Picks the tokens on the GPU: only batch-size ids cross PCIe.
   absl::Status StepGreedy(std::span<const SequenceInput> batch, std::span<int32_t> next) override;
+  // Draws the tokens on the GPU (kernels/cuda/token_draw.h): the draws go in with the step's
+  // layout and only ids come back.
+  absl::Status StepSampled(std::span<const SequenceInput> batch, std::span<const TokenDraw> draws,
+                           std::span<int32_t> next) override;
 
  private:
   // fp32 vectors and matrices of one block, on the device; null where the model has none.
@@ -93,9 +97,11 @@ class CudaBackend : public Backend {
   // device once EnqueueStep has copied them.
   DeviceStep PackStep(std::span<const SequenceInput> batch);
   // What a step sends back to the host.
-  enum class Output { kLogits, kGreedyIds };
-  // Runs the step and waits for it; the output is then in logits_host_ or ids_host_.
-  absl::Status RunStep(std::span<const SequenceInput> batch, Output output);
+  enum class Output { kLogits, kGreedyIds, kDrawnIds };
+  // Runs the step and waits for it; the output is then in logits_host_ or ids_host_. A step of
+  // kDrawnIds draws each sequence's token by draws[i].
+  absl::Status RunStep(std::span<const SequenceInput> batch, Output output,
+                       std::span<const TokenDraw> draws = {});
   // Everything a step does on the stream: copy the layout in, run the model, copy the output
   // to pinned memory. Replayable: this is what a decode graph holds.
   void EnqueueStep(const DeviceStep& step, Output output);
@@ -143,6 +149,7 @@ class CudaBackend : public Backend {
   // token-major) and the narrowed GEMM inputs.
   int64_t token_capacity_ = 0, sequence_capacity_ = 0;
   DeviceBuffer layout_host_, layout_device_, logits_host_, ids_host_, ids_device_;
+  DeviceBuffer draws_host_, draws_device_;  // kernels::cuda::DrawParams per sequence
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
   DeviceBuffer narrowed_;          // GEMM inputs written in their matrix's 16-bit type
   DeviceBuffer scan_workspace_;    // the chunked scan's chunk states
