@@ -66,7 +66,7 @@ TEST_F(ClientBenchTest, CountsAreExactAndPercentilesOrdered) {
   StartServer({"--slots", "8"});
   const nlohmann::json r = Bench(
       "--concurrency 4 --num-requests 12 --input-len 20 --output-len 9 --ignore-eos "
-      "--warmup-requests 3");
+      "--warmup-requests 3 --temperature 0.8 --top-p 0.9 --top-k 40 --min-p 0.01");
   ASSERT_FALSE(r.is_discarded());
   EXPECT_EQ(r["completed"], 12);  // warm-up requests not counted
   EXPECT_EQ(r["failed"], 0);
@@ -137,6 +137,10 @@ TEST_F(ClientBenchTest, BadFlagCombinationsAreRefused) {
       SSM_CLIENT_BINARY, "--target " + server_->target() + " bench --turns 2 --request-rate 5");
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.output.find("--turns"), std::string::npos) << run.output;
+  const Outcome bad_top_p = testing::RunCommand(
+      SSM_CLIENT_BINARY, "--target " + server_->target() + " bench --top-p 1.5");
+  EXPECT_NE(bad_top_p.exit_code, 0);
+  EXPECT_NE(bad_top_p.output.find("--top-p"), std::string::npos) << bad_top_p.output;
 }
 
 }  // namespace

@@ -60,6 +60,13 @@ CLI::App* AddBenchCommand(CLI::App& app, Options& o) {
   bench->add_option("--dataset", o.dataset, "File of prompts, one per line, sent as text")
       ->check(CLI::ExistingFile);
   bench->add_flag("--ignore-eos", o.ignore_eos, "Generate --output-len tokens whatever comes");
+  bench->add_option("--temperature", o.temperature, "Sampling temperature; 0 is greedy")
+      ->check(CLI::NonNegativeNumber);
+  bench->add_option("--top-k", o.top_k, "Sample from the k most likely tokens; 0: all")
+      ->check(CLI::NonNegativeNumber);
+  bench->add_option("--top-p", o.top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
+  bench->add_option("--min-p", o.min_p, "Drop tokens less likely than this x the best")
+      ->check(CLI::Range(0.0, 1.0));
   bench
       ->add_option("--turns", o.turns,
                    "Multi-turn: each simulated user keeps a session for this many requests "

@@ -33,6 +33,11 @@ v1::GenerateRequest ToRequest(const RequestSpec& spec, const Options& options,
   }
   request.set_max_tokens(spec.max_tokens);
   request.set_ignore_eos(options.ignore_eos);
+  request.mutable_sampling()->set_temperature(options.temperature);
+  request.mutable_sampling()->set_top_k(options.top_k);
+  request.mutable_sampling()->set_top_p(options.top_p);
+  request.mutable_sampling()->set_min_p(options.min_p);
+  request.mutable_sampling()->set_seed(spec.sampling_seed);
   request.set_session_id(session);
   return request;
 }

@@ -23,6 +23,11 @@ struct Options {
   double len_spread = 0;  // lengths uniform in [len x (1 - spread), len x (1 + spread)]
   std::string dataset;    // one prompt per line, sent as text
   bool ignore_eos = false;
+  // Sampling: greedy at temperature 0; otherwise each request gets its own seed.
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
   int turns = 1;  // > 1: each simulated user keeps one session for this many turns
   uint64_t seed = 1;
   // Service levels for goodput, in seconds; 0: no limit.

@@ -22,6 +22,7 @@ RequestSpec Workload::Next() {
   std::lock_guard<std::mutex> lock(mutex_);
   RequestSpec spec;
   spec.max_tokens = DrawLength(options_.output_len);
+  spec.sampling_seed = random_();
   if (!dataset_.empty()) {
     spec.prompt_text = dataset_[next_prompt_++ % dataset_.size()];
     return spec;

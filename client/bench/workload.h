@@ -17,6 +17,7 @@ struct RequestSpec {
   std::vector<int32_t> prompt_ids;
   std::string prompt_text;
   int max_tokens = 0;
+  uint64_t sampling_seed = 0;
 };
 
 // Draws requests and arrival gaps from one seeded stream, so a run can be repeated. Safe to
