@@ -1,6 +1,7 @@
 #include "engine/session_table.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -74,7 +75,9 @@ std::string SessionTable::ForkId(const std::string& parent) {
 absl::StatusOr<SessionTable::Session*> SessionTable::Add(const std::string& id) {
   absl::StatusOr<int32_t> slot = TakeSlot();
   if (!slot.ok()) return slot.status();
-  return &sessions_.emplace(id, Session{.slot = *slot}).first->second;
+  Session session;
+  session.slot = *slot;
+  return &sessions_.emplace(id, std::move(session)).first->second;
 }
 
 absl::StatusOr<SessionTable::Session*> SessionTable::Find(const std::string& id) {

@@ -47,7 +47,9 @@ bool AppendReactor::FeedPiece() {
         "a stream appends to one session: ", session_id_, ", not ", piece_.session_id())));
     return false;
   }
-  GenerationRequest request{.session_id = session_id_, .prefill_only = true};
+  GenerationRequest request;
+  request.session_id = session_id_;
+  request.prefill_only = true;
   if (piece_.has_ids()) {
     request.prompt.assign(piece_.ids().ids().begin(), piece_.ids().ids().end());
   } else if (!piece_.text().empty()) {
