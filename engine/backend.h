@@ -58,6 +58,9 @@ class Backend {
   virtual int num_slots() const = 0;
   virtual int64_t vocab_size() const = 0;
   virtual int64_t slot_size() const = 0;  // floats per slot
+  // Bytes a slot takes where the backend keeps it (less than 4 x slot_size() if it stores the
+  // state narrower).
+  virtual int64_t slot_bytes() const { return slot_size() * sizeof(float); }
 
   virtual void ClearSlot(int slot) = 0;  // the state of an empty context
   virtual void CopySlot(int from, int to) = 0;

@@ -51,7 +51,12 @@ absl::StatusOr<Function*> CudaBackendFunction(const char* name) {
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeDeviceBackend(const Model& model,
                                                            const BackendOptions& options) {
-  if (options.device == "cpu") return std::make_unique<CpuBackend>(model, options.num_slots);
+  if (options.device == "cpu") {
+    if (options.bf16_state) {
+      return absl::InvalidArgumentError("bf16 state storage is a cuda option");
+    }
+    return std::make_unique<CpuBackend>(model, options.num_slots);
+  }
   if (options.device == "cuda") {
     using Make = Backend*(const Model&, const BackendOptions&, absl::Status*);
     absl::StatusOr<Make*> make = CudaBackendFunction<Make>("SsmMakeCudaBackend");

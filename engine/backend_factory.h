@@ -15,6 +15,8 @@ struct BackendOptions {
   int num_slots = 1;
   // cuda: keep every weight matrix in bf16, whatever the checkpoint stores.
   bool bf16_matrices = false;
+  // cuda: store each slot's SSM state in bf16 (math stays fp32).
+  bool bf16_state = false;
   // Steps of more tokens than this run in pieces, which bounds the activation memory.
   int64_t max_step_tokens = Backend::kDefaultMaxStepTokens;
 };

@@ -57,4 +57,16 @@ void ConvertToFloat(DType dtype, const std::byte* src, size_t count, float* dst)
   }
 }
 
+void RoundToBf16(const float* src, size_t count, uint16_t* dst) {
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t bits = std::bit_cast<uint32_t>(src[i]);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) {  // NaN: keep it one (quiet)
+      dst[i] = static_cast<uint16_t>((bits >> 16) | 0x40);
+      continue;
+    }
+    const uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+    dst[i] = static_cast<uint16_t>((bits + rounding) >> 16);
+  }
+}
+
 }  // namespace ssm

@@ -110,7 +110,10 @@ absl::Status SafetensorsFile::ParseHeader() {
                                                      dtype_json.get<std::string>(),
                                                      "; supported dtypes are F32, F16 and BF16"));
     }
-    TensorView view{.name = name, .file = path_, .dtype = *dtype};
+    TensorView view;
+    view.name = name;
+    view.file = path_;
+    view.dtype = *dtype;
     const auto& shape = entry["shape"];
     if (!shape.is_array()) return Corrupt(path_, absl::StrCat(where, ": shape is not an array"));
     uint64_t elements = 1;

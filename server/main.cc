@@ -29,6 +29,7 @@ struct Flags {
   int metrics_port = 9090;
   std::string device = "cpu";
   bool bf16_matrices = false;
+  bool bf16_state = false;
   int slots = 64;
   int64_t token_budget = 512;
   int max_queue = 256;
@@ -121,15 +122,17 @@ int Serve(const Flags& flags) {
   spdlog::info("model {}: {}; tokenizer: {}", flags.model, config.Describe(),
                tokenizer ? tokenizer_path : "none (token ids only)");
 
-  absl::StatusOr<std::unique_ptr<ssm::Backend>> made = ssm::MakeBackend(
-      **model,
-      {.device = flags.device, .num_slots = flags.slots, .bf16_matrices = flags.bf16_matrices});
+  absl::StatusOr<std::unique_ptr<ssm::Backend>> made =
+      ssm::MakeBackend(**model, {.device = flags.device,
+                                 .num_slots = flags.slots,
+                                 .bf16_matrices = flags.bf16_matrices,
+                                 .bf16_state = flags.bf16_state});
   if (!made.ok()) {
     spdlog::error("cannot start the {} backend: {}", flags.device, made.status().ToString());
     return 1;
   }
   ssm::Backend& backend = **made;
-  const int64_t bytes_per_slot = backend.slot_size() * int64_t{sizeof(float)};
+  const int64_t bytes_per_slot = backend.slot_bytes();
   std::unique_ptr<ssm::server::PrometheusMetrics> metrics;
   try {
     metrics = std::make_unique<ssm::server::PrometheusMetrics>(
@@ -203,6 +206,9 @@ int main(int argc, char** argv) {
   app.add_option("--device", flags.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_flag("--bf16", flags.bf16_matrices,
                "cuda: keep weight matrices in bf16 whatever the checkpoint stores");
+  app.add_flag("--bf16-state", flags.bf16_state,
+               "cuda: keep each session's SSM state in bf16 (half the memory and state traffic; "
+               "math stays fp32; docs/benchmarks.md has its effect on accuracy)");
   app.add_option("--slots", flags.slots, "State slots: requests that run at once")
       ->check(CLI::Range(1, 65536));
   app.add_option("--token-budget", flags.token_budget, "Tokens per engine step")

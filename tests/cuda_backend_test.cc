@@ -1,12 +1,15 @@
 // The CUDA backend against the CPU backend on a model of a published size, where the fixtures
 // are too small to show drift. Skips without a GPU (or without the CUDA backend library).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/backend_factory.h"
+#include "engine/dtype.h"
 #include "engine/greedy.h"
 #include "gtest/gtest.h"
 
@@ -31,28 +34,71 @@ double TopOneAgreement(Backend& cpu, Backend& cuda, int steps) {
   return static_cast<double>(agree) / steps;
 }
 
-class CudaVersusCpuTest : public ::testing::TestWithParam<bool> {};
+struct Storage {
+  const char* name;
+  bool bf16_matrices, bf16_state;
+  double min_agreement;  // bf16 state: issue 6 asks for the figure; this bounds it
+};
+
+class CudaVersusCpuTest : public ::testing::TestWithParam<Storage> {};
 
 TEST_P(CudaVersusCpuTest, GreedyIdsAgreeOverAThousandStepsOfMamba130m) {
   if (!DeviceAvailable("cuda")) GTEST_SKIP() << "no GPU";
-  const bool bf16 = GetParam();
+  const Storage storage = GetParam();
   absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
   ASSERT_TRUE(config.ok());
   std::unique_ptr<Model> model = Model::Random(*config, 7);
   absl::StatusOr<std::unique_ptr<Backend>> cuda =
-      MakeBackend(*model, {.device = "cuda", .num_slots = 1, .bf16_matrices = bf16});
+      MakeBackend(*model, {.device = "cuda",
+                           .num_slots = 1,
+                           .bf16_matrices = storage.bf16_matrices,
+                           .bf16_state = storage.bf16_state});
   ASSERT_TRUE(cuda.ok()) << cuda.status();
   absl::StatusOr<std::unique_ptr<Backend>> cpu = MakeBackend(*model, {.num_slots = 1});
   ASSERT_TRUE(cpu.ok());
   const double agreement = TopOneAgreement(**cpu, **cuda, 1000);
-  std::printf("top-1 agreement over 1000 steps, %s matrices: %.4f\n", bf16 ? "bf16" : "fp32",
-              agreement);
+  std::printf("top-1 agreement over 1000 steps, %s: %.4f\n", storage.name, agreement);
   RecordProperty("top1_agreement", std::to_string(agreement));
-  EXPECT_GE(agreement, 0.99);
+  EXPECT_GE(agreement, storage.min_agreement);
 }
 
-INSTANTIATE_TEST_SUITE_P(Matrices, CudaVersusCpuTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "bf16" : "fp32"; });
+INSTANTIATE_TEST_SUITE_P(Storage, CudaVersusCpuTest,
+                         ::testing::Values(Storage{"fp32 matrices", false, false, 0.99},
+                                           Storage{"bf16 matrices", true, false, 0.99},
+                                           Storage{"bf16 matrices and bf16 state", true, true,
+                                                   0.95}),
+                         [](const auto& info) {
+                           return std::string(info.param.bf16_matrices ? "Bf16Matrices"
+                                                                       : "Fp32Matrices") +
+                                  (info.param.bf16_state ? "Bf16State" : "");
+                         });
+
+// With a bf16 state, slots still read and write the fp32 format: the conv windows exactly, the
+// SSM state rounded to bf16.
+TEST(CudaBf16StateTest, SlotsKeepTheFp32FormatAndRoundTheState) {
+  if (!DeviceAvailable("cuda")) GTEST_SKIP() << "no GPU";
+  absl::StatusOr<ModelConfig> config = PublishedShape("mamba2-130m");
+  ASSERT_TRUE(config.ok());
+  config->n_layer = 2;
+  std::unique_ptr<Model> model = Model::Random(*config, 3);
+  absl::StatusOr<std::unique_ptr<Backend>> cuda =
+      MakeBackend(*model, {.device = "cuda", .num_slots = 2, .bf16_state = true});
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  const int64_t layer = config->conv_state_size() + config->ssm_state_size();
+  ASSERT_EQ((*cuda)->slot_size(), 2 * layer);
+  EXPECT_LT((*cuda)->slot_bytes(), (*cuda)->slot_size() * 3);  // about 2 bytes per state value
+  std::vector<float> state((*cuda)->slot_size());
+  for (size_t i = 0; i < state.size(); ++i) state[i] = 1.0f + 1e-3f * static_cast<float>(i % 977);
+  ASSERT_TRUE((*cuda)->WriteSlot(1, state).ok());
+  const std::vector<float> back = (*cuda)->ReadSlot(1);
+  std::vector<uint16_t> rounded(state.size());
+  RoundToBf16(state.data(), state.size(), rounded.data());
+  for (int64_t i = 0; i < (*cuda)->slot_size(); ++i) {
+    const bool conv = i % layer < config->conv_state_size();
+    const float expected = conv ? state[i] : std::bit_cast<float>(uint32_t{rounded[i]} << 16);
+    ASSERT_EQ(back[i], expected) << "float " << i << (conv ? " (conv window)" : " (SSM state)");
+  }
+}
 
 // A decode step of 9 sequences runs padded to its bucket of 16: the sequences get what the CPU
 // computes, and slots outside the step (the padding runs in a scratch slot) stay as they were.
@@ -102,6 +148,9 @@ TEST(MakeBackendTest, UnknownDeviceOrMissingGpuIsAClearError) {
   std::unique_ptr<Model> model = Model::Random(*config, 1);
   absl::StatusOr<std::unique_ptr<Backend>> tpu = MakeBackend(*model, {.device = "tpu"});
   EXPECT_TRUE(absl::IsInvalidArgument(tpu.status())) << tpu.status();
+  absl::StatusOr<std::unique_ptr<Backend>> cpu_bf16_state =
+      MakeBackend(*model, {.device = "cpu", .bf16_state = true});
+  EXPECT_TRUE(absl::IsInvalidArgument(cpu_bf16_state.status())) << cpu_bf16_state.status();
   EXPECT_NE(tpu.status().message().find("tpu"), std::string::npos);
   if (!DeviceAvailable("cuda")) {
     absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeBackend(*model, {.device = "cuda"});

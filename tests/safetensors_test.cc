@@ -1,7 +1,12 @@
 #include "engine/safetensors.h"
 
+#include <bit>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <vector>
 
+#include "engine/dtype.h"
 #include "gtest/gtest.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/safetensors_writer.h"
@@ -51,6 +56,26 @@ TEST(SafetensorsTest, ReadsTensorsOfEveryDType) {
   EXPECT_EQ((*file)->Find("c")->dtype, DType::kBF16);
   EXPECT_EQ((*file)->Find("scalar")->NumElements(), 1);
   EXPECT_EQ((*file)->Find("missing"), nullptr);
+}
+
+// The host's rounding to bf16 (a bf16-state GPU backend writes sessions through it) rounds to
+// nearest with ties to even, as CUDA's __float2bfloat16_rn, and keeps NaN a NaN.
+TEST(DTypeTest, RoundToBf16IsNearestWithTiesToEven) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {1.0f,
+                                     1.0f + 0x1p-8f,  // a tie below: to 1.0 (even)
+                                     1.0f + 0x3p-8f,  // a tie above: to 1 + 2^-6 (even)
+                                     1.0f + 0x1p-8f + 0x1p-20f,
+                                     -2.5f,
+                                     nan};
+  std::vector<uint16_t> bits(values.size());
+  RoundToBf16(values.data(), values.size(), bits.data());
+  EXPECT_EQ(bits[0], 0x3f80);
+  EXPECT_EQ(bits[1], 0x3f80);
+  EXPECT_EQ(bits[2], 0x3f82);
+  EXPECT_EQ(bits[3], 0x3f81);  // just above the tie: up
+  EXPECT_EQ(bits[4], 0xc020);
+  EXPECT_TRUE(std::isnan(std::bit_cast<float>(uint32_t{bits[5]} << 16)));
 }
 
 TEST(SafetensorsTest, IgnoresMetadata) {

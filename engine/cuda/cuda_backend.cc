@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/dtype.h"
 #include "kernels/cuda/argmax.h"
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/convert.h"
@@ -198,7 +199,10 @@ absl::Status CudaBackend::Init(const Model& model) {
   }
   if (!status.ok()) return status;
 
-  const int64_t layer_floats = config_.conv_state_size() + config_.ssm_state_size();
+  conv_floats_ = config_.conv_state_size();
+  ssm_elements_ = config_.ssm_state_size();
+  const int64_t layer_floats =
+      conv_floats_ + (options_.bf16_state ? (ssm_elements_ + 1) / 2 : ssm_elements_);
   pool_.layer_floats = layer_floats;
   pool_.slot_floats = layer_floats * config_.n_layer;
   absl::StatusOr<DeviceBuffer> state =
@@ -574,6 +578,7 @@ GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const Step
                                 .y = y.data,
                                 .ldy = I,
                                 .y_type = y.type,
+                                .state_type = StateType(),
                                 .workspace = scan_workspace_.get<float>(),
                                 .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
@@ -611,6 +616,7 @@ GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const Step
                                 .D = layer.D,
                                 .y = y,
                                 .ldy = I,
+                                .state_type = StateType(),
                                 .workspace = scan_workspace_.get<float>(),
                                 .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
@@ -618,6 +624,10 @@ GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const Step
   kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
                               config_.norm_eps, normed.data, normed.type, I, stream_);
   return normed;
+}
+
+kernels::cuda::ElementType CudaBackend::StateType() const {
+  return options_.bf16_state ? ElementType::kBF16 : ElementType::kF32;
 }
 
 int64_t CudaBackend::ScanWorkspaceFloats(int64_t tokens) const {
@@ -647,22 +657,45 @@ void CudaBackend::CopySlot(int from, int to) {
   CheckCuda(cudaStreamSynchronize(slot_stream_), "CopySlot");
 }
 
+// The pool's bytes of a slot and the fp32 format differ only in the SSM state's type: with a
+// bf16 state, each layer's state is widened (ReadSlot) or rounded (WriteSlot) on the host.
 std::vector<float> CudaBackend::ReadSlot(int slot) const {
-  std::vector<float> state(pool_.slot_floats);
-  CheckCuda(cudaMemcpyAsync(state.data(), pool_.Layer(slot, 0), state.size() * sizeof(float),
+  std::vector<float> stored(pool_.slot_floats);
+  CheckCuda(cudaMemcpyAsync(stored.data(), pool_.Layer(slot, 0), stored.size() * sizeof(float),
                             cudaMemcpyDeviceToHost, slot_stream_),
             "ReadSlot");
   CheckCuda(cudaStreamSynchronize(slot_stream_), "ReadSlot");
+  if (!options_.bf16_state) return stored;
+  std::vector<float> state(slot_size());
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    const float* layer = stored.data() + l * pool_.layer_floats;
+    float* out = state.data() + l * (conv_floats_ + ssm_elements_);
+    std::copy_n(layer, conv_floats_, out);
+    ConvertToFloat(DType::kBF16, reinterpret_cast<const std::byte*>(layer + conv_floats_),
+                   ssm_elements_, out + conv_floats_);
+  }
   return state;
 }
 
 absl::Status CudaBackend::WriteSlot(int slot, std::span<const float> state) {
-  if (static_cast<int64_t>(state.size()) != pool_.slot_floats) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "state has ", state.size(), " floats; this model's slots hold ", pool_.slot_floats));
+  if (static_cast<int64_t>(state.size()) != slot_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state has ", state.size(), " floats; this model's slots hold ", slot_size()));
+  }
+  std::vector<float> stored;
+  if (options_.bf16_state) {
+    stored.resize(pool_.slot_floats);
+    for (int64_t l = 0; l < config_.n_layer; ++l) {
+      const float* in = state.data() + l * (conv_floats_ + ssm_elements_);
+      float* layer = stored.data() + l * pool_.layer_floats;
+      std::copy_n(in, conv_floats_, layer);
+      RoundToBf16(in + conv_floats_, ssm_elements_,
+                  reinterpret_cast<uint16_t*>(layer + conv_floats_));
+    }
+    state = stored;
   }
   if (absl::Status s = CudaStatus(
-          cudaMemcpyAsync(pool_.Layer(slot, 0), state.data(), state.size() * sizeof(float),
+          cudaMemcpyAsync(pool_.Layer(slot, 0), state.data(), pool_.slot_floats * sizeof(float),
                           cudaMemcpyHostToDevice, slot_stream_),
           "WriteSlot");
       !s.ok()) {

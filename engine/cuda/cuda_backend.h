@@ -22,6 +22,10 @@ struct CudaBackendOptions {
   // Store every weight matrix as bf16 (tensor-core GEMMs, half the bytes of fp32) whatever the
   // checkpoint holds; otherwise matrices keep the checkpoint's f32/f16/bf16.
   bool bf16_matrices = false;
+  // Store each slot's SSM state in bf16 (half the bytes a decode step moves and a session
+  // holds; the math stays fp32). The conv windows stay fp32, and ReadSlot/WriteSlot still speak
+  // the fp32 format, so sessions move between backends either way.
+  bool bf16_state = false;
 };
 
 // The GPU backend: weights, the state pool and every workspace live in device memory, allocated
@@ -45,7 +49,8 @@ class CudaBackend : public Backend {
   int64_t DeviceMemoryInUse() const override;
   int num_slots() const override { return num_slots_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
-  int64_t slot_size() const override { return pool_.slot_floats; }
+  int64_t slot_size() const override { return config_.n_layer * (conv_floats_ + ssm_elements_); }
+  int64_t slot_bytes() const override { return pool_.slot_floats * sizeof(float); }
   void ClearSlot(int slot) override;
   void CopySlot(int from, int to) override;
   std::vector<float> ReadSlot(int slot) const override;
@@ -87,6 +92,8 @@ class CudaBackend : public Backend {
   absl::Status EnsureCapacity(int64_t tokens, int64_t sequences);
   // The selective scan's workspace for steps of up to `tokens` tokens.
   int64_t ScanWorkspaceFloats(int64_t tokens) const;
+  // How the pool stores the SSM state.
+  kernels::cuda::ElementType StateType() const;
   // A step as the kernels see it, in device memory.
   struct DeviceStep {
     kernels::cuda::StepLayout layout;
@@ -142,6 +149,9 @@ class CudaBackend : public Backend {
   std::vector<Layer> layers_;
 
   DeviceBuffer state_;  // num_slots_ slots and the scratch slot
+  // Per layer of a slot: conv_floats_ floats of conv window, then ssm_elements_ state values
+  // (fp32, or bf16 two to a float's room).
+  int64_t conv_floats_ = 0, ssm_elements_ = 0;
   kernels::cuda::StatePool pool_;
   std::vector<SequenceInput> padded_;  // a decode step with its padding
 

@@ -11,8 +11,9 @@ extern "C" bool SsmCudaDeviceAvailable() { return ssm::CudaBackend::DeviceAvaila
 extern "C" ssm::Backend* SsmMakeCudaBackend(const ssm::Model& model,
                                             const ssm::BackendOptions& options,
                                             absl::Status* status) {
-  absl::StatusOr<std::unique_ptr<ssm::CudaBackend>> backend =
-      ssm::CudaBackend::Create(model, options.num_slots, {.bf16_matrices = options.bf16_matrices});
+  absl::StatusOr<std::unique_ptr<ssm::CudaBackend>> backend = ssm::CudaBackend::Create(
+      model, options.num_slots,
+      {.bf16_matrices = options.bf16_matrices, .bf16_state = options.bf16_state});
   if (!backend.ok()) {
     *status = backend.status();
     return nullptr;

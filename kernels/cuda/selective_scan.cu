@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/selective_scan.h"
@@ -115,8 +116,51 @@ __device__ __forceinline__ void StoreRun(float* p, bool vector, const float (&v)
   }
 }
 
+// The same for a state stored in bf16: four values per 8-byte access, widened to fp32 for the
+// math and rounded to nearest on the way back.
+template <int kCount>
+__device__ __forceinline__ void LoadRun(const __nv_bfloat16* p, bool vector, float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const uint2 q = reinterpret_cast<const uint2*>(p)[i];
+      const float2 low = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&q.x));
+      const float2 high = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&q.y));
+      v[4 * i] = low.x, v[4 * i + 1] = low.y, v[4 * i + 2] = high.x, v[4 * i + 3] = high.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) v[i] = __bfloat162float(p[i]);
+  }
+}
+
+template <int kCount>
+__device__ __forceinline__ void StoreRun(__nv_bfloat16* p, bool vector, const float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const __nv_bfloat162 low = __floats2bfloat162_rn(v[4 * i], v[4 * i + 1]);
+      const __nv_bfloat162 high = __floats2bfloat162_rn(v[4 * i + 2], v[4 * i + 3]);
+      uint2 q;
+      q.x = *reinterpret_cast<const unsigned*>(&low);
+      q.y = *reinterpret_cast<const unsigned*>(&high);
+      reinterpret_cast<uint2*>(p)[i] = q;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) p[i] = __float2bfloat16_rn(v[i]);
+  }
+}
+
+// Where a slot's SSM state for `layer` starts, stored as StateT (after the fp32 conv window).
+template <typename StateT>
+__device__ __forceinline__ StateT* SlotState(const StatePool& pool, int32_t slot, int64_t layer,
+                                             int64_t conv_floats) {
+  return reinterpret_cast<StateT*>(pool.Layer(slot, layer) + conv_floats);
+}
+
 // Which runs of a thread's kPerLane consecutive state elements (and B, C, A values) may be loaded
-// 16 bytes at a time: the same for every thread of a launch.
+// 16 bytes (bf16 state: 8 bytes) at a time: the same for every thread of a launch.
 struct VectorRuns {
   bool state, bc, A;
 };
@@ -136,7 +180,9 @@ VectorRuns VectorRunsFor(const StatePool& pool, int64_t conv_floats, const ScanA
 // lanes: lane j does it for token j of the group and broadcasts what the others need. Each lane
 // keeps its part of every token's dot product C . state, and one transposed reduction at the
 // end of the group gives lane j the whole of token j's.
-template <int kLanes, int kPerLane, Span kSpan>
+// StateT is how slots store the state (float or __nv_bfloat16); the chunk passes keep theirs in
+// the fp32 workspace.
+template <int kLanes, int kPerLane, Span kSpan, typename StateT = float>
 __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
                          ScanArgs a, ChunkWorkspace chunks, VectorRuns vector) {
   constexpr int kRowsPerBlock = kThreads / kLanes;
@@ -152,10 +198,12 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   const int64_t head = r / a.head_dim, group = head / a.heads_per_group;
 
   int64_t begin = step.seq_begin[s], end = begin + step.seq_length[s];
-  float* state;  // where the scan starts from (but for kChunkEnds) and what it writes back
+  // Where the scan starts from (but for kChunkEnds) and what it writes back.
+  std::conditional_t<kSpan == Span::kWhole, StateT, float>* state;
   int64_t entry = 0;
   if constexpr (kSpan == Span::kWhole) {
-    state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates + first_state;
+    state =
+        SlotState<StateT>(pool, step.seq_slot[s], layer, conv_floats) + r * kStates + first_state;
   } else {
     begin += static_cast<int64_t>(blockIdx.z) * kScanChunkTokens;
     if (begin >= end) return;  // the sequence has fewer chunks than the longest
@@ -245,6 +293,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
 // (the state at the end of the previous chunk), and writes the sequence's final state to its
 // slot. The true state after chunk k is decay_k * (state before it) + (its zero-start final
 // state), where decay_k = exp(A * the chunk's summed step sizes).
+template <typename StateT>
 __global__ void CarryChunkStates(StepLayout step, StatePool pool, int64_t layer,
                                  int64_t conv_floats, ScanArgs a, ChunkWorkspace chunks) {
   const int64_t element = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -254,8 +303,8 @@ __global__ void CarryChunkStates(StepLayout step, StatePool pool, int64_t layer,
   const int64_t head = element / a.d_state / a.head_dim, heads = a.rows / a.head_dim;
   const float A =
       kLog2e * (a.a_per_state ? a.A[head * a.d_state + element % a.d_state] : a.A[head]);
-  float* slot_state = pool.Layer(step.seq_slot[s], layer) + conv_floats + element;
-  float h = *slot_state;
+  StateT* slot_state = SlotState<StateT>(pool, step.seq_slot[s], layer, conv_floats) + element;
+  float h = ToFloat(*slot_state);
   const int count = (step.seq_length[s] + kScanChunkTokens - 1) / kScanChunkTokens;
   // Chunks go kBatch at a time, their values loaded before any is used: one memory round trip
   // per batch rather than per chunk.
@@ -280,7 +329,7 @@ __global__ void CarryChunkStates(StepLayout step, StatePool pool, int64_t layer,
       }
     }
   }
-  *slot_state = h;
+  *slot_state = FromFloat<StateT>(h);
 }
 
 constexpr int kDecodeThreads = 128;
@@ -290,7 +339,7 @@ constexpr int kDecodeThreads = 128;
 // kPerLane consecutive state elements of a row (kLanes threads per row) and loads all of its
 // inputs before it computes. ScanRows, with one element per thread, keeps too few bytes in flight
 // for this (it is built for many tokens per load).
-template <int kLanes, int kPerLane>
+template <int kLanes, int kPerLane, typename StateT>
 __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
                              ScanArgs a, VectorRuns vector) {
   constexpr int kRowsPerBlock = kDecodeThreads / kLanes;
@@ -303,7 +352,8 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   const int64_t t = step.seq_begin[s];
   const int64_t head = r / a.head_dim, group = head / a.heads_per_group;
 
-  float* state = pool.Layer(step.seq_slot[s], layer) + conv_floats + r * kStates + first;
+  StateT* state =
+      SlotState<StateT>(pool, step.seq_slot[s], layer, conv_floats) + r * kStates + first;
   float h[kPerLane], B[kPerLane], C[kPerLane], A[kPerLane];
   LoadRun(state, vector.state, h);
   LoadRun(a.B + t * a.ldbc + group * kStates + first, vector.bc, B);
@@ -333,7 +383,7 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   if (lane == 0) StoreAs(a.y, t * a.ldy + r, a.y_type, Output(dot, a.D[head], x, gate, a));
 }
 
-template <int kLanes, int kPerLane>
+template <int kLanes, int kPerLane, typename StateT>
 void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_t conv_floats,
             const ScanArgs& args, cudaStream_t stream) {
   if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
@@ -342,7 +392,7 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
     constexpr int kRowsPerBlock = kDecodeThreads / kOneTokenLanes;
     const VectorRuns vector = VectorRunsFor<kOneTokenPerLane>(pool, conv_floats, args);
     const dim3 grid((args.rows + kRowsPerBlock - 1) / kRowsPerBlock, step.num_sequences);
-    ScanOneToken<kOneTokenLanes, kOneTokenPerLane>
+    ScanOneToken<kOneTokenLanes, kOneTokenPerLane, StateT>
         <<<grid, kDecodeThreads, 0, stream>>>(step, pool, layer, conv_floats, args, vector);
     return;
   }
@@ -355,7 +405,7 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
           ScanWorkspaceFloats(step.num_tokens, args.rows, args.d_state, args.rows / args.head_dim);
   VectorRuns vector = VectorRunsFor<kPerLane>(pool, conv_floats, args);
   if (!chunked) {
-    ScanRows<kLanes, kPerLane, Span::kWhole>
+    ScanRows<kLanes, kPerLane, Span::kWhole, StateT>
         <<<dim3(row_blocks, step.num_sequences), kThreads, 0, stream>>>(
             step, pool, layer, conv_floats, args, ChunkWorkspace{}, vector);
     return;
@@ -367,7 +417,7 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
       <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
   constexpr int kCarryThreads = 256;
   const unsigned carry_blocks = (args.rows * args.d_state + kCarryThreads - 1) / kCarryThreads;
-  CarryChunkStates<<<dim3(carry_blocks, step.num_sequences), kCarryThreads, 0, stream>>>(
+  CarryChunkStates<StateT><<<dim3(carry_blocks, step.num_sequences), kCarryThreads, 0, stream>>>(
       step, pool, layer, conv_floats, args, chunks);
   ScanRows<kLanes, kPerLane, Span::kChunkOutputs>
       <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
@@ -388,19 +438,27 @@ bool SelectiveScanSupports(int d_state) {
 
 void SelectiveScan(const StepLayout& step, const StatePool& pool, int64_t layer,
                    int64_t conv_floats, const ScanArgs& args, cudaStream_t stream) {
-  switch (args.d_state) {
-    case 8:
-      return Launch<8, 1>(step, pool, layer, conv_floats, args, stream);
-    case 16:
-      return Launch<16, 1>(step, pool, layer, conv_floats, args, stream);
-    case 32:
-      return Launch<32, 1>(step, pool, layer, conv_floats, args, stream);
-    case 64:
-      return Launch<32, 2>(step, pool, layer, conv_floats, args, stream);
-    case 128:
-      return Launch<32, 4>(step, pool, layer, conv_floats, args, stream);
-    case 256:
-      return Launch<32, 8>(step, pool, layer, conv_floats, args, stream);
+  auto launch = [&](auto state_type_tag) {
+    using StateT = decltype(state_type_tag);
+    switch (args.d_state) {
+      case 8:
+        return Launch<8, 1, StateT>(step, pool, layer, conv_floats, args, stream);
+      case 16:
+        return Launch<16, 1, StateT>(step, pool, layer, conv_floats, args, stream);
+      case 32:
+        return Launch<32, 1, StateT>(step, pool, layer, conv_floats, args, stream);
+      case 64:
+        return Launch<32, 2, StateT>(step, pool, layer, conv_floats, args, stream);
+      case 128:
+        return Launch<32, 4, StateT>(step, pool, layer, conv_floats, args, stream);
+      case 256:
+        return Launch<32, 8, StateT>(step, pool, layer, conv_floats, args, stream);
+    }
+  };
+  if (args.state_type == ElementType::kBF16) {
+    launch(__nv_bfloat16{});
+  } else {
+    launch(float{});
   }
 }
 

@@ -42,6 +42,8 @@ struct ScanArgs {
   void* y = nullptr;  // [tokens, rows] of y_type
   int64_t ldy = 0;
   ElementType y_type = ElementType::kF32;
+  // How the slots store the SSM state: fp32, or bf16 (half the bytes; the math stays fp32).
+  ElementType state_type = ElementType::kF32;
   // Room for the chunked scan of long sequences: ScanWorkspaceFloats(...) floats for steps of
   // up to that many tokens. Without it, every sequence runs token by token.
   float* workspace = nullptr;
@@ -56,7 +58,8 @@ inline constexpr int kScanChunkTokens = 128;
 int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads);
 
 // Runs the recurrence over every sequence of the step, starting from and writing back the SSM
-// state of its slot (layer `layer`, after the conv window of conv_floats floats). Sequences and
+// state of its slot (layer `layer`, after the conv window of conv_floats floats, stored as
+// args.state_type). Sequences and
 // rows run in parallel. Tokens run in order, or, for long sequences, in chunks that run in
 // parallel: the recurrence is linear in the state, so each chunk first runs from a zero state,
 // then a short pass over the chunks carries the true state from each chunk's start to the next

@@ -21,6 +21,7 @@ struct BenchOptions {
   std::vector<int> prefill_tokens;  // empty: DefaultPrefillTokens(device)
   uint64_t seed = 1;
   bool per_sequence_loop = true;
+  bool bf16_state = false;
 };
 
 // DESIGN.md's roofline of a decode step on an H200: every weight read once, every sequence's
@@ -111,22 +112,26 @@ int Bench(const BenchOptions& o) {
   if (!config.ok()) return fail(config.status());
   std::unique_ptr<Model> model = Model::Random(*config, o.seed);
   const int max_batch = *std::max_element(o.batch_sizes.begin(), o.batch_sizes.end());
-  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(
-      *model, {.device = o.device, .num_slots = max_batch, .bf16_matrices = o.device == "cuda"});
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      MakeBackend(*model, {.device = o.device,
+                           .num_slots = max_batch,
+                           .bf16_matrices = o.device == "cuda",
+                           .bf16_state = o.bf16_state});
   if (!backend.ok()) return fail(backend.status());
 
   const bool cuda = o.device == "cuda";
   // As the backend holds them: bf16 matrices on the GPU, fp32 on the CPU.
   const double weight_bytes = cuda ? 2.0 * config->NumParameters() : model->WeightBytes();
-  const double state_bytes = (*backend)->slot_size() * sizeof(float);
+  const double state_bytes = (*backend)->slot_bytes();
   nlohmann::json report = {{"model", o.shape},
                            {"device", o.device},
                            {"parameters", config->NumParameters()},
                            {"weight_bytes", model->WeightBytes()},
                            {"decode_steps", o.decode_steps}};
-  std::printf("%s (%s, %.1fM params, %s weights), device %s\n", o.shape.c_str(),
+  std::printf("%s (%s, %.1fM params, %s weights, %s state), device %s\n", o.shape.c_str(),
               config->Describe().c_str(), config->NumParameters() / 1e6,
-              o.device == "cuda" ? "bf16" : "fp32", o.device.c_str());
+              o.device == "cuda" ? "bf16" : "fp32", o.bf16_state ? "bf16" : "fp32",
+              o.device.c_str());
   std::printf("%8s %14s %10s %12s %10s %24s\n", "batch", "decode tok/s", "step ms", "H200 roofline",
               "achieved", "per-sequence loop tok/s");
   for (int batch : o.batch_sizes) {
@@ -195,6 +200,7 @@ Action AddBenchCommand(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seed", options->seed, "Seed of the random weights");
+  cmd->add_flag("--bf16-state", options->bf16_state, "cuda: store the SSM state in bf16");
   cmd->add_option("--per-sequence-loop", options->per_sequence_loop,
                   "Also time one backend call per sequence (what a server without batching "
                   "gets); 0 on big models saves time");

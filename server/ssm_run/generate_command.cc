@@ -20,6 +20,7 @@ struct GenerateOptions {
   bool print_logits = false;
   std::string device = "cpu";
   bool bf16 = false;
+  bool bf16_state = false;
 };
 
 absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
@@ -65,8 +66,9 @@ int Generate(const GenerateOptions& o) {
   if (!prompt.ok()) return Fail(prompt.status());
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(o.model_dir);
   if (!model.ok()) return Fail(model.status());
-  absl::StatusOr<std::unique_ptr<Backend>> backend =
-      MakeBackend(**model, {.device = o.device, .num_slots = 1, .bf16_matrices = o.bf16});
+  absl::StatusOr<std::unique_ptr<Backend>> backend = MakeBackend(
+      **model,
+      {.device = o.device, .num_slots = 1, .bf16_matrices = o.bf16, .bf16_state = o.bf16_state});
   if (!backend.ok()) return Fail(backend.status());
   absl::StatusOr<GreedyResult> result = GenerateGreedy(**backend, 0, *prompt, o.max_new_tokens);
   if (!result.ok()) return Fail(result.status());
@@ -100,6 +102,7 @@ Action AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--device", options->device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--bf16", options->bf16, "cuda: keep weight matrices in bf16");
+  cmd->add_flag("--bf16-state", options->bf16_state, "cuda: store the SSM state in bf16");
   cmd->callback([text, ids] {
     if (text->count() + ids->count() == 0)
       throw CLI::ValidationError("give --prompt or --prompt-ids");
