@@ -1,5 +1,6 @@
-// The CUDA backend against the CPU backend on a model of a published size, where the fixtures
-// are too small to show drift. Skips without a GPU (or without the CUDA backend library).
+// The CUDA backend against the CPU backend on models of published sizes, where the fixtures are
+// too small to show drift, with each way of storing matrices and state. Skips without a GPU (or
+// without the CUDA backend library).
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -36,16 +37,17 @@ double TopOneAgreement(Backend& cpu, Backend& cuda, int steps) {
 
 struct Storage {
   const char* name;
+  const char* shape;
   bool bf16_matrices, bf16_state;
   double min_agreement;  // bf16 state: issue 6 asks for the figure; this bounds it
 };
 
 class CudaVersusCpuTest : public ::testing::TestWithParam<Storage> {};
 
-TEST_P(CudaVersusCpuTest, GreedyIdsAgreeOverAThousandStepsOfMamba130m) {
+TEST_P(CudaVersusCpuTest, GreedyIdsAgreeOverAThousandSteps) {
   if (!DeviceAvailable("cuda")) GTEST_SKIP() << "no GPU";
   const Storage storage = GetParam();
-  absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
+  absl::StatusOr<ModelConfig> config = PublishedShape(storage.shape);
   ASSERT_TRUE(config.ok());
   std::unique_ptr<Model> model = Model::Random(*config, 7);
   absl::StatusOr<std::unique_ptr<Backend>> cuda =
