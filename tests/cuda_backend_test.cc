@@ -64,16 +64,23 @@ TEST_P(CudaVersusCpuTest, GreedyIdsAgreeOverAThousandSteps) {
   EXPECT_GE(agreement, storage.min_agreement);
 }
 
-INSTANTIATE_TEST_SUITE_P(Storage, CudaVersusCpuTest,
-                         ::testing::Values(Storage{"fp32 matrices", false, false, 0.99},
-                                           Storage{"bf16 matrices", true, false, 0.99},
-                                           Storage{"bf16 matrices and bf16 state", true, true,
-                                                   0.95}),
-                         [](const auto& info) {
-                           return std::string(info.param.bf16_matrices ? "Bf16Matrices"
-                                                                       : "Fp32Matrices") +
-                                  (info.param.bf16_state ? "Bf16State" : "");
-                         });
+const Storage kStorages[] = {
+    {"mamba-130m, fp32 matrices", "mamba-130m", false, false, 0.99},
+    {"mamba-130m, bf16 matrices", "mamba-130m", true, false, 0.99},
+    {"mamba-130m, bf16 matrices and state", "mamba-130m", true, true, 0.95},
+    {"mamba2-130m, bf16 matrices", "mamba2-130m", true, false, 0.99},
+    {"mamba2-130m, bf16 matrices and state", "mamba2-130m", true, true, 0.95},
+};
+
+std::string StorageTestName(const ::testing::TestParamInfo<Storage>& info) {
+  std::string name = info.param.shape;
+  std::erase(name, '-');
+  return name + (info.param.bf16_matrices ? "Bf16Matrices" : "Fp32Matrices") +
+         (info.param.bf16_state ? "Bf16State" : "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Storage, CudaVersusCpuTest, ::testing::ValuesIn(kStorages),
+                         StorageTestName);
 
 // With a bf16 state, slots still read and write the fp32 format: the conv windows exactly, the
 // SSM state rounded to bf16.
