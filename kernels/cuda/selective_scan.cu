@@ -152,6 +152,21 @@ __device__ __forceinline__ void StoreRun(__nv_bfloat16* p, bool vector, const fl
   }
 }
 
+// A of a thread's kCount consecutive state elements from `first` (one per state, or the head's
+// one), scaled by log2(e) for Decay.
+template <int kCount>
+__device__ __forceinline__ void LoadDecayRates(const ScanArgs& a, int64_t head, int states,
+                                               int first, bool vector, float (&A)[kCount]) {
+  if (a.a_per_state) {
+    LoadRun(a.A + head * states + first, vector, A);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) A[i] = a.A[head];
+  }
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) A[i] *= kLog2e;
+}
+
 // Where a slot's SSM state for `layer` starts, stored as StateT (after the fp32 conv window).
 template <typename StateT>
 __device__ __forceinline__ StateT* SlotState(const StatePool& pool, int32_t slot, int64_t layer,
@@ -218,14 +233,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   } else {
     LoadRun(state, vector.state, h);
   }
-  if (a.a_per_state) {
-    LoadRun(a.A + head * kStates + first_state, vector.A, A);
-  } else {
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) A[i] = a.A[head];
-  }
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) A[i] *= kLog2e;
+  LoadDecayRates(a, head, kStates, first_state, vector.A, A);
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
   const float D = a.D[head];
   float dt_sum = 0.0f;  // of this lane's tokens
@@ -358,14 +366,7 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   LoadRun(state, vector.state, h);
   LoadRun(a.B + t * a.ldbc + group * kStates + first, vector.bc, B);
   LoadRun(a.C + t * a.ldbc + group * kStates + first, vector.bc, C);
-  if (a.a_per_state) {
-    LoadRun(a.A + head * kStates + first, vector.A, A);
-  } else {
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) A[i] = a.A[head];
-  }
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) A[i] *= kLog2e;
+  LoadDecayRates(a, head, kStates, first, vector.A, A);
   const float x = a.x[t * a.ldx + r];
   const float gate = a.z != nullptr ? a.z[t * a.ldz + r] : 0.0f;
   const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
