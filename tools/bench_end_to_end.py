@@ -25,10 +25,12 @@ import urllib.request
 
 
 def engine_rates(args, batches):
-    """Decode tokens/s at each batch size, from the bench's JSON line."""
+    """Decode tokens/s at each batch size, from the bench's JSON line. Each batch decodes as
+    many steps as a request's output, so both sides run long enough for the GPU's clocks to
+    settle where sustained load puts them."""
     out = subprocess.run(
         [f"{args.bin}/ssm-run", "bench", "--device", args.device, "--random", args.shape,
-         "--batch-sizes", ",".join(map(str, batches)), "--decode-steps", "64",
+         "--batch-sizes", ",".join(map(str, batches)), "--decode-steps", str(args.output_len),
          "--prefill-tokens", "16", "--per-sequence-loop", "0"],
         capture_output=True, text=True, check=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
