@@ -22,13 +22,23 @@ int32_t TokenDrawer::Draw(std::span<const float> logits, const TokenDraw& draw) 
   for (size_t i = 0; i < logits.size(); ++i) {
     if (logits[i] >= floor) candidates_.emplace_back(logits[i], static_cast<int32_t>(i));
   }
-  // top_k: a threshold on the logit, so ties at the k-th largest all stay.
+  // top_k: a threshold on the logit, so ties at the k-th largest all stay. The k-th largest
+  // comes from a heap of the k largest so far, whose least most candidates fail to beat: about
+  // one comparison each.
   if (draw.top_k > 0 && static_cast<size_t>(draw.top_k) < candidates_.size()) {
+    const auto greater = std::greater<float>();
     heaviest_.clear();
-    for (const auto& [logit, id] : candidates_) heaviest_.push_back(logit);
-    std::nth_element(heaviest_.begin(), heaviest_.begin() + (draw.top_k - 1), heaviest_.end(),
-                     std::greater<float>());
-    const float kth = heaviest_[draw.top_k - 1];
+    for (size_t i = 0; i < static_cast<size_t>(draw.top_k); ++i) {
+      heaviest_.push_back(candidates_[i].first);
+    }
+    std::make_heap(heaviest_.begin(), heaviest_.end(), greater);
+    for (size_t i = draw.top_k; i < candidates_.size(); ++i) {
+      if (candidates_[i].first <= heaviest_.front()) continue;
+      std::pop_heap(heaviest_.begin(), heaviest_.end(), greater);
+      heaviest_.back() = candidates_[i].first;
+      std::push_heap(heaviest_.begin(), heaviest_.end(), greater);
+    }
+    const float kth = heaviest_.front();
     std::erase_if(candidates_, [&](const auto& c) { return c.first < kth; });
   }
   // From here on a candidate's first is its weight, in id order still.
