@@ -114,10 +114,10 @@ def main():
           f"timed; the engine figure is greedy decode")
     print("host share: the engine thread's time between backend calls, of its busy time; step ms "
           "and batch: the server's mean backend time and sequences per step (the engine's step "
-          "at batch C is C / engine tok/s)")
+          "at batch C is C / engine tok/s); client: the load tester's CPU, in cores")
     print(f"{'concurrency':>11} {'engine tok/s':>13} {'served tok/s':>13} {'ratio':>6} "
           f"{'TPOT p50 ms':>12} {'TTFT p50 ms':>12} {'host share':>11} {'step ms':>9} "
-          f"{'batch':>7} {'failed':>7}", flush=True)
+          f"{'batch':>7} {'client':>8} {'failed':>7}", flush=True)
     try:
         wait_until_serving(args, server, log_path)
         for c in levels:  # each row printed as it is measured, so a run cut short keeps them
@@ -129,11 +129,12 @@ def main():
             host = delta["ssm_step_host_seconds_sum"]
             steps = max(delta["ssm_step_duration_seconds_count"], 1)
             served = report["output_tokens_per_second"]
+            client_cores = report["client"]["cpu_seconds"] / report["duration_seconds"]
             print(f"{c:11d} {engine[c]:13.1f} {served:13.1f} {served / engine[c]:6.2f} "
                   f"{1e3 * report['tpot']['p50']:12.2f} {1e3 * report['ttft']['p50']:12.1f} "
                   f"{100 * host / max(host + device, 1e-9):10.1f}% "
                   f"{1e3 * device / steps:9.2f} {delta['ssm_step_batch_size_sum'] / steps:7.1f} "
-                  f"{report['failed']:7d}", flush=True)
+                  f"{client_cores:8.2f} {report['failed']:7d}", flush=True)
     finally:
         server.terminate()
         server.wait()
