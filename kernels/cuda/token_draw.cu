@@ -99,8 +99,9 @@ __device__ unsigned long long BlockExclusiveSum(unsigned long long value,
   return warps_before + inclusive - value;
 }
 
-__global__ void DrawTokensKernel(const float* logits, int64_t ld, int64_t vocab,
-                                 const DrawParams* params, int32_t* ids) {
+__global__ void __launch_bounds__(kThreads)
+    DrawTokensKernel(const float* logits, int64_t ld, int64_t vocab, const DrawParams* params,
+                     int32_t* ids) {
   __shared__ float float_scratch[kWarps];
   __shared__ unsigned long long sum_scratch[kWarps];
   __shared__ long long index_scratch[kWarps];
