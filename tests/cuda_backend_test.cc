@@ -149,6 +149,39 @@ TEST(CudaDecodeTest, PaddedStepsMatchTheCpuAndLeaveOtherSlotsAlone) {
   }
 }
 
+// Prompts long enough for the chunked scan (and, for Mamba-2's 64 x 128 heads, its SSD form)
+// give the CPU's logits, alone and two at once.
+TEST(CudaPrefillTest, LongPromptsMatchTheCpu) {
+  if (!DeviceAvailable("cuda")) GTEST_SKIP() << "no GPU";
+  for (const char* shape : {"mamba-130m", "mamba2-130m"}) {
+    absl::StatusOr<ModelConfig> config = PublishedShape(shape);
+    ASSERT_TRUE(config.ok());
+    config->n_layer = 2;
+    std::unique_ptr<Model> model = Model::Random(*config, 11);
+    absl::StatusOr<std::unique_ptr<Backend>> cuda =
+        MakeBackend(*model, {.device = "cuda", .num_slots = 2});
+    ASSERT_TRUE(cuda.ok()) << cuda.status();
+    absl::StatusOr<std::unique_ptr<Backend>> cpu = MakeBackend(*model, {.num_slots = 2});
+    ASSERT_TRUE(cpu.ok());
+    std::vector<int32_t> first(700), second(555);
+    for (size_t i = 0; i < first.size(); ++i) first[i] = (i * 7919 + 13) % 50000;
+    for (size_t i = 0; i < second.size(); ++i) second[i] = (i * 104729 + 5) % 50000;
+    const std::vector<SequenceInput> batch = {{0, first}, {1, second}};
+    const int64_t vocab = model->config().vocab_size;
+    std::vector<float> want(2 * vocab), got(2 * vocab);
+    ASSERT_TRUE((*cpu)->Forward(batch, want).ok());
+    ASSERT_TRUE((*cuda)->Forward(batch, got).ok());
+    for (int s = 0; s < 2; ++s) {
+      float largest = 0, worst = 0;
+      for (int64_t v = s * vocab; v < (s + 1) * vocab; ++v) {
+        largest = std::max(largest, std::abs(want[v]));
+        worst = std::max(worst, std::abs(want[v] - got[v]));
+      }
+      EXPECT_LE(worst, 1e-3f * largest) << shape << " sequence " << s;
+    }
+  }
+}
+
 TEST(MakeBackendTest, UnknownDeviceOrMissingGpuIsAClearError) {
   absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
   ASSERT_TRUE(config.ok());

@@ -193,9 +193,11 @@ struct ScanCase {
   bool mamba1;  // A per state, z gate, no dt limits
 };
 
+// mamba2_ssd has the head shape (64 x 128) whose chunk passes run as SSD products.
 const ScanCase kScanCases[] = {{"mamba1", 256, 1, 1, 16, true},
                                {"mamba2", 128, 16, 2, 128, false},
-                               {"mamba2_state64", 96, 32, 1, 64, false}};
+                               {"mamba2_state64", 96, 32, 1, 64, false},
+                               {"mamba2_ssd", 256, 64, 2, 128, false}};
 
 // Random inputs of a scan over `tokens` rows, in device memory, and a pool of kSlots slots of
 // two layers each (the scan runs layer kLayer, after a conv window of kConvFloats floats).
@@ -231,7 +233,7 @@ class ScanInputs {
     DeviceBuffer state = ToDevice(state0_);
     DeviceBuffer y = ToDevice(std::vector<float>(tokens_ * c_.rows, NAN));
     const int64_t workspace_floats =
-        chunked ? ScanWorkspaceFloats(tokens_, c_.rows, c_.d_state, heads_) : 0;
+        chunked ? ScanWorkspaceFloats(tokens_, c_.rows, c_.d_state, heads_, c_.groups) : 0;
     DeviceBuffer workspace = ToDevice(std::vector<float>(std::max<int64_t>(workspace_floats, 1)));
     const DeviceLayout step(lengths, slots);
     const StatePool pool{.base = state.get<float>(),

@@ -631,9 +631,10 @@ kernels::cuda::ElementType CudaBackend::StateType() const {
 }
 
 int64_t CudaBackend::ScanWorkspaceFloats(int64_t tokens) const {
-  return kernels::cuda::ScanWorkspaceFloats(
-      tokens, config_.d_inner, config_.d_state,
-      config_.architecture == Architecture::kMamba1 ? config_.d_inner : config_.n_heads);
+  const bool mamba1 = config_.architecture == Architecture::kMamba1;
+  return kernels::cuda::ScanWorkspaceFloats(tokens, config_.d_inner, config_.d_state,
+                                            mamba1 ? config_.d_inner : config_.n_heads,
+                                            mamba1 ? 1 : config_.n_groups);
 }
 
 int64_t CudaBackend::DeviceMemoryInUse() const {

@@ -2,24 +2,15 @@
 #include <type_traits>
 
 #include "kernels/cuda/numeric.cuh"
+#include "kernels/cuda/scan_common.cuh"
 #include "kernels/cuda/selective_scan.h"
+#include "kernels/cuda/ssd_chunks.h"
 
 namespace ssm::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kGroup = 8;  // tokens whose B and C are loaded together
-
-// The pieces of one token's update that both scan kernels share, so that they compute the same
-// function. The step size: softplus(dt + bias), clamped to [dt_min, dt_max].
-__device__ __forceinline__ float StepSize(float raw_dt, float dt_bias, const ScanArgs& a) {
-  return fminf(fmaxf(Softplus(raw_dt + dt_bias), a.dt_min), a.dt_max);
-}
-
-// exp(dt * A), with A given as A * log2(e) (scaled once when a kernel loads it): a multiply and
-// the hardware's exp2.
-constexpr float kLog2e = 1.4426950408889634f;
-__device__ __forceinline__ float Decay(float dt, float a_log2e) { return exp2f(dt * a_log2e); }
 
 // A row's dot product C . state, summed over the kLanes lanes that hold parts of it.
 template <int kLanes>
@@ -51,40 +42,11 @@ __device__ __forceinline__ float TransposedLaneSums(float (&v)[kLanes]) {
   }
 }
 
-// y = (C . state + D * x), gated by silu(z) when the model has a gate (Mamba-1).
-__device__ __forceinline__ float Output(float dot, float D, float x, float gate,
-                                        const ScanArgs& a) {
-  const float y = dot + D * x;
-  return a.z != nullptr ? y * Silu(gate) : y;
-}
-
 // What a block of ScanRows scans: a whole sequence, continuing its slot's state (kWhole), or one
 // chunk of kScanChunkTokens tokens of it (blockIdx.z), either from a zero state, keeping only the
 // chunk's final state and its summed step sizes (kChunkEnds), or from the chunk's true start
 // state, keeping only the outputs (kChunkOutputs).
 enum class Span { kWhole, kChunkEnds, kChunkOutputs };
-
-// The chunked scan's workspace: per chunk entry, each row's state, then (after every entry's
-// states) each head's summed step size. Sequence s's chunk k is entry
-// seq_begin[s] / kScanChunkTokens + s + k, which is below ceil(tokens / kScanChunkTokens) +
-// sequences whatever the lengths.
-struct ChunkWorkspace {
-  float* states;   // [entries, rows, d_state]
-  float* dt_sums;  // [entries, heads]
-
-  __device__ static int64_t Entry(const StepLayout& step, int s, int k) {
-    return step.seq_begin[s] / kScanChunkTokens + s + k;
-  }
-};
-
-int64_t ChunkEntries(int64_t tokens, int64_t sequences) {
-  return (tokens + kScanChunkTokens - 1) / kScanChunkTokens + sequences;
-}
-
-ChunkWorkspace SplitWorkspace(const ScanArgs& a, int64_t tokens, int64_t sequences) {
-  float* states = a.workspace;
-  return {states, states + ChunkEntries(tokens, sequences) * a.rows * a.d_state};
-}
 
 // A run of kCount consecutive floats, in 16-byte loads where the address allows it (the flag
 // is the same for every thread of a launch, so the branch does not diverge).
@@ -403,7 +365,7 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   const bool chunked =
       step.num_tokens >= 2 * kScanChunkTokens * step.num_sequences && max_chunks <= 65535 &&
       args.workspace_floats >=
-          ScanWorkspaceFloats(step.num_tokens, args.rows, args.d_state, args.rows / args.head_dim);
+          ScanWorkspaceFloats(step.num_tokens, args.rows, args.d_state, Heads(args), Groups(args));
   VectorRuns vector = VectorRunsFor<kPerLane>(pool, conv_floats, args);
   if (!chunked) {
     ScanRows<kLanes, kPerLane, Span::kWhole, StateT>
@@ -414,22 +376,32 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   const ChunkWorkspace chunks = SplitWorkspace(args, step.num_tokens, step.num_sequences);
   vector.state = Aligned16(chunks.states);  // the passes' states are the workspace's
   const dim3 chunk_grid(row_blocks, step.num_sequences, max_chunks);
-  ScanRows<kLanes, kPerLane, Span::kChunkEnds>
-      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
+  const bool ssd = SsdChunksSupport(args);  // Mamba-2's heads: the chunk passes as products
+  if (ssd) {
+    SsdChunkEnds(step, args, chunks, max_chunks, stream);
+  } else {
+    ScanRows<kLanes, kPerLane, Span::kChunkEnds>
+        <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
+  }
   constexpr int kCarryThreads = 256;
   const unsigned carry_blocks = (args.rows * args.d_state + kCarryThreads - 1) / kCarryThreads;
   CarryChunkStates<StateT><<<dim3(carry_blocks, step.num_sequences), kCarryThreads, 0, stream>>>(
       step, pool, layer, conv_floats, args, chunks);
-  ScanRows<kLanes, kPerLane, Span::kChunkOutputs>
-      <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
+  if (ssd) {
+    SsdChunkOutputs(step, args, chunks, max_chunks, stream);
+  } else {
+    ScanRows<kLanes, kPerLane, Span::kChunkOutputs>
+        <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
+  }
 }
 
 }  // namespace
 
-int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads) {
+int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads,
+                            int64_t groups) {
   // A step is chunked only when its sequences average two chunks or more.
   const int64_t entries = ChunkEntries(tokens, tokens / (2 * kScanChunkTokens));
-  return entries * (rows * d_state + heads);
+  return entries * (rows * d_state + heads + groups * kScanChunkTokens * kScanChunkTokens);
 }
 
 bool SelectiveScanSupports(int d_state) {

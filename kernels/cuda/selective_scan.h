@@ -55,7 +55,8 @@ struct ScanArgs {
 inline constexpr int kScanChunkTokens = 128;
 
 // The workspace a step of up to `tokens` tokens needs for its chunked scan.
-int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads);
+int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t heads,
+                            int64_t groups);
 
 // Runs the recurrence over every sequence of the step, starting from and writing back the SSM
 // state of its slot (layer `layer`, after the conv window of conv_floats floats, stored as
