@@ -148,12 +148,15 @@ TEST(CudaKernelsTest, GemvDeclinesWhatItCannotRun) {
       GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 12}, x, 16, 1));
 }
 
-// A step layout on the device: sequence s feeds lengths[s] tokens into slot slots[s].
+// A step layout on the device: sequence s feeds lengths[s] tokens into slot slots[s]. With
+// count_single_tokens, the layout says how many sequences have one token (as the backend's do),
+// which lets a mixed step give those to the one-token kernels.
 struct DeviceLayout {
   DeviceBuffer token_seq, seq_begin, seq_length, seq_slot;
   StepLayout layout;
 
-  DeviceLayout(const std::vector<int32_t>& lengths, const std::vector<int32_t>& slots) {
+  DeviceLayout(const std::vector<int32_t>& lengths, const std::vector<int32_t>& slots,
+               bool count_single_tokens = false) {
     std::vector<int32_t> token_seq_h, begin_h;
     for (size_t s = 0; s < lengths.size(); ++s) {
       begin_h.push_back(token_seq_h.size());
@@ -169,13 +172,18 @@ struct DeviceLayout {
               .seq_begin = seq_begin.get<int32_t>(),
               .seq_length = seq_length.get<int32_t>(),
               .seq_slot = seq_slot.get<int32_t>(),
-              .max_seq_length = *std::max_element(lengths.begin(), lengths.end())};
+              .max_seq_length = *std::max_element(lengths.begin(), lengths.end()),
+              .single_token_sequences =
+                  count_single_tokens
+                      ? static_cast<int>(std::count(lengths.begin(), lengths.end(), 1))
+                      : 0};
   }
 };
 
 // The one-token kernels are checked against the token-loop kernels on the same sequences: a
 // decode step of kSequences sequences, and the same step with one more sequence of two tokens
-// at the end, which makes it a general step. Sequence s uses slot 2s + 1 of the pool, layer 1.
+// at the end, which makes it a general step (for the scan, also run as a mixed step whose one-token
+// sequences go to the one-token kernel). Sequence s uses slot 2s + 1 of the pool, layer 1.
 constexpr int kSequences = 5;
 constexpr int kSlots = 2 * kSequences + 3;
 constexpr int64_t kLayer = 1;
@@ -229,13 +237,14 @@ class ScanInputs {
   // it and y (when y_type is f32). With `chunked`, long steps take the chunked scan.
   std::pair<std::vector<float>, std::vector<float>> Run(const std::vector<int32_t>& lengths,
                                                         const std::vector<int32_t>& slots,
-                                                        ElementType y_type, bool chunked) {
+                                                        ElementType y_type, bool chunked,
+                                                        bool count_single_tokens = false) {
     DeviceBuffer state = ToDevice(state0_);
     DeviceBuffer y = ToDevice(std::vector<float>(tokens_ * c_.rows, NAN));
     const int64_t workspace_floats =
         chunked ? ScanWorkspaceFloats(tokens_, c_.rows, c_.d_state, heads_, c_.groups) : 0;
     DeviceBuffer workspace = ToDevice(std::vector<float>(std::max<int64_t>(workspace_floats, 1)));
-    const DeviceLayout step(lengths, slots);
+    const DeviceLayout step(lengths, slots, count_single_tokens);
     const StatePool pool{.base = state.get<float>(),
                          .slot_floats = 2 * layer_floats_,
                          .layer_floats = layer_floats_};
@@ -292,10 +301,21 @@ TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
     lengths.push_back(2);
     slots.push_back(0);
     const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
+    // The same mixed step with its one-token sequences given to the one-token kernel.
+    const auto [mixed_state, mixed_y] =
+        inputs.Run(lengths, slots, ElementType::kF32, true, /*count_single_tokens=*/true);
     for (int64_t i = 0; i < kSequences * c.rows; ++i) {
       ASSERT_FALSE(std::isnan(decode_y[i])) << c.name << ": y " << i << " not written";
       ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
           << c.name << " y " << i;
+    }
+    for (int64_t i = 0; i < tokens * c.rows; ++i) {
+      ASSERT_NEAR(mixed_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
+          << c.name << " mixed step, y " << i;
+    }
+    for (size_t i = 0; i < loop_state.size(); ++i) {
+      ASSERT_NEAR(mixed_state[i], loop_state[i], 1e-5f * (1 + std::abs(loop_state[i])))
+          << c.name << " mixed step, pool float " << i;
     }
     for (int32_t slot : DecodeSlots()) {
       for (int64_t i = 0; i < 2 * layer_floats; ++i) {

@@ -342,9 +342,10 @@ CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> bat
   int32_t* seq_length = seq_begin + num_sequences;
   int32_t* seq_slot = seq_length + num_sequences;
   int32_t* last_rows = seq_slot + num_sequences;
-  int row = 0, max_seq_length = 0;
+  int row = 0, max_seq_length = 0, single_token_sequences = 0;
   for (int s = 0; s < num_sequences; ++s) {
     max_seq_length = std::max<int>(max_seq_length, batch[s].tokens.size());
+    single_token_sequences += batch[s].tokens.size() == 1;
     seq_begin[s] = row;
     seq_length[s] = batch[s].tokens.size();
     seq_slot[s] = batch[s].slot;
@@ -361,7 +362,8 @@ CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> bat
                                .seq_begin = device + (seq_begin - host),
                                .seq_length = device + (seq_length - host),
                                .seq_slot = device + (seq_slot - host),
-                               .max_seq_length = max_seq_length},
+                               .max_seq_length = max_seq_length,
+                               .single_token_sequences = single_token_sequences},
                     .tokens = device,
                     .last_rows = device + (last_rows - host)};
 }

@@ -161,7 +161,8 @@ VectorRuns VectorRunsFor(const StatePool& pool, int64_t conv_floats, const ScanA
 // the fp32 workspace.
 template <int kLanes, int kPerLane, Span kSpan, typename StateT = float>
 __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
-                         ScanArgs a, ChunkWorkspace chunks, VectorRuns vector) {
+                         ScanArgs a, ChunkWorkspace chunks, VectorRuns vector,
+                         bool skip_single_tokens) {
   constexpr int kRowsPerBlock = kThreads / kLanes;
   constexpr int kStates = kLanes * kPerLane;
   constexpr bool kOutputs = kSpan != Span::kChunkEnds;
@@ -172,6 +173,7 @@ __global__ void ScanRows(StepLayout step, StatePool pool, int64_t layer, int64_t
   const bool active = row < a.rows;
   const int64_t r = active ? row : a.rows - 1;
   const int s = blockIdx.y;
+  if (skip_single_tokens && step.seq_length[s] == 1) return;  // ScanOneToken's
   const int64_t head = r / a.head_dim, group = head / a.heads_per_group;
 
   int64_t begin = step.seq_begin[s], end = begin + step.seq_length[s];
@@ -311,7 +313,7 @@ constexpr int kDecodeThreads = 128;
 // for this (it is built for many tokens per load).
 template <int kLanes, int kPerLane, typename StateT>
 __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
-                             ScanArgs a, VectorRuns vector) {
+                             ScanArgs a, VectorRuns vector, bool only_single_tokens) {
   constexpr int kRowsPerBlock = kDecodeThreads / kLanes;
   constexpr int kStates = kLanes * kPerLane;
   const int lane = threadIdx.x % kLanes, first = lane * kPerLane;
@@ -319,6 +321,7 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   const bool active = row < a.rows;  // as in ScanRows: every lane takes part in the shuffles
   const int64_t r = active ? row : a.rows - 1;
   const int s = blockIdx.y;
+  if (only_single_tokens && step.seq_length[s] != 1) return;  // ScanRows'
   const int64_t t = step.seq_begin[s];
   const int64_t head = r / a.head_dim, group = head / a.heads_per_group;
 
@@ -349,16 +352,17 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
 template <int kLanes, int kPerLane, typename StateT>
 void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_t conv_floats,
             const ScanArgs& args, cudaStream_t stream) {
-  if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
+  // The sequences of one token (all of them in a decode step) take ScanOneToken.
+  auto scan_single_tokens = [&](bool only_single_tokens) {
     constexpr int kOneTokenLanes = kLanes * kPerLane <= 16 ? 1 : kLanes * kPerLane / 16;
     constexpr int kOneTokenPerLane = kLanes * kPerLane / kOneTokenLanes;
     constexpr int kRowsPerBlock = kDecodeThreads / kOneTokenLanes;
     const VectorRuns vector = VectorRunsFor<kOneTokenPerLane>(pool, conv_floats, args);
     const dim3 grid((args.rows + kRowsPerBlock - 1) / kRowsPerBlock, step.num_sequences);
-    ScanOneToken<kOneTokenLanes, kOneTokenPerLane, StateT>
-        <<<grid, kDecodeThreads, 0, stream>>>(step, pool, layer, conv_floats, args, vector);
-    return;
-  }
+    ScanOneToken<kOneTokenLanes, kOneTokenPerLane, StateT><<<grid, kDecodeThreads, 0, stream>>>(
+        step, pool, layer, conv_floats, args, vector, only_single_tokens);
+  };
+  if (step.num_tokens == step.num_sequences) return scan_single_tokens(false);
   constexpr int kRowsPerBlock = kThreads / kLanes;
   const unsigned row_blocks = (args.rows + kRowsPerBlock - 1) / kRowsPerBlock;
   const int max_chunks = (step.max_seq_length + kScanChunkTokens - 1) / kScanChunkTokens;
@@ -368,9 +372,13 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
           ScanWorkspaceFloats(step.num_tokens, args.rows, args.d_state, Heads(args), Groups(args));
   VectorRuns vector = VectorRunsFor<kPerLane>(pool, conv_floats, args);
   if (!chunked) {
+    // A mixed step (decodes beside a prompt): the decodes' rows each hold one token, which
+    // ScanOneToken does at a fraction of ScanRows' cost per state element.
+    const bool mixed = step.single_token_sequences > 0;
+    if (mixed) scan_single_tokens(true);
     ScanRows<kLanes, kPerLane, Span::kWhole, StateT>
         <<<dim3(row_blocks, step.num_sequences), kThreads, 0, stream>>>(
-            step, pool, layer, conv_floats, args, ChunkWorkspace{}, vector);
+            step, pool, layer, conv_floats, args, ChunkWorkspace{}, vector, mixed);
     return;
   }
   const ChunkWorkspace chunks = SplitWorkspace(args, step.num_tokens, step.num_sequences);
@@ -380,8 +388,8 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   if (ssd) {
     SsdChunkEnds(step, args, chunks, max_chunks, stream);
   } else {
-    ScanRows<kLanes, kPerLane, Span::kChunkEnds>
-        <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
+    ScanRows<kLanes, kPerLane, Span::kChunkEnds><<<chunk_grid, kThreads, 0, stream>>>(
+        step, pool, layer, conv_floats, args, chunks, vector, false);
   }
   constexpr int kCarryThreads = 256;
   const unsigned carry_blocks = (args.rows * args.d_state + kCarryThreads - 1) / kCarryThreads;
@@ -390,8 +398,8 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   if (ssd) {
     SsdChunkOutputs(step, args, chunks, max_chunks, stream);
   } else {
-    ScanRows<kLanes, kPerLane, Span::kChunkOutputs>
-        <<<chunk_grid, kThreads, 0, stream>>>(step, pool, layer, conv_floats, args, chunks, vector);
+    ScanRows<kLanes, kPerLane, Span::kChunkOutputs><<<chunk_grid, kThreads, 0, stream>>>(
+        step, pool, layer, conv_floats, args, chunks, vector, false);
   }
 }
 

@@ -18,6 +18,7 @@ struct StepLayout {
   const int32_t* seq_length = nullptr;  // [num_sequences]
   const int32_t* seq_slot = nullptr;    // [num_sequences]
   int max_seq_length = 0;               // the longest sequence's token count (known on the host)
+  int single_token_sequences = 0;       // how many have one token (known on the host; 0 if unknown)
 };
 
 // A slot's state, per layer: the conv window [(d_conv - 1) x channels] (oldest input first),
