@@ -76,7 +76,6 @@ absl::StatusOr<DeviceBuffer> Upload(const void* data, size_t bytes, cudaStream_t
   return buffer;
 }
 
-// Room for n, grown in powers of two so a slowly growing step size reallocates rarely.
 // Decode graphs are captured per bucket of batch sizes, so that a server whose batch drifts
 // between sizes replays a few dozen graphs captured when the backend was made, instead of
 // capturing a new one (milliseconds) whenever a size comes up for the first time: up to 8
@@ -87,6 +86,7 @@ int DecodeBucket(int sequences) { return sequences <= 8 ? sequences : (sequences
 // The token the padding sequences feed (any valid id).
 constexpr int32_t kPaddingToken[1] = {0};
 
+// Room for n, grown in powers of two so a slowly growing step size reallocates rarely.
 int64_t GrownCapacity(int64_t have, int64_t need) {
   int64_t capacity = std::max<int64_t>(have, 16);
   while (capacity < need) capacity *= 2;
