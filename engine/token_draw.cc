@@ -8,7 +8,10 @@
 namespace ssm {
 namespace {
 
-uint64_t Units(float weight) { return static_cast<uint64_t>(weight * kDrawWeightUnits); }
+// NaN (from an infinite or NaN logit) weighs nothing.
+uint64_t Units(float weight) {
+  return weight > 0.0f ? static_cast<uint64_t>(weight * kDrawWeightUnits) : 0;
+}
 
 }  // namespace
 
@@ -72,7 +75,9 @@ int32_t TokenDrawer::Draw(std::span<const float> logits, const TokenDraw& draw) 
     total = 0;
     for (const auto& c : candidates_) total += Units(c.first);
   }
-  // The best token has weight 1 and survives every cut, so the total is positive.
+  // The best token has weight 1 and survives every cut, so the total is positive unless the
+  // logits are broken (all -inf, or NaN or +inf among them): then the argmax, never a crash.
+  if (total == 0) return ArgMax(logits);
   const uint64_t point = std::min(static_cast<uint64_t>(draw.uniform * total), total - 1);
   uint64_t running = 0;
   for (const auto& [weight, id] : candidates_) {

@@ -3,6 +3,7 @@
 #include "engine/token_draw.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -63,6 +64,29 @@ TEST(TokenDrawTest, TemperatureFlattensTheWeights) {
   const std::vector<float> logits = {0.0f, 2.0f * std::log(2.0f)};
   EXPECT_EQ(Draw(logits, {.temperature = 2.0f, .uniform = 0.30}), 0);  // 0.45 < 0.5
   EXPECT_EQ(Draw(logits, {.temperature = 2.0f, .uniform = 0.36}), 1);  // 0.54
+}
+
+// Broken logits (a model that overflowed) give a token inside the vocabulary, never a crash: the
+// argmax, with every cut.
+TEST(TokenDrawTest, BrokenLogitsGiveTheArgmax) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  const std::vector<std::vector<float>> rows = {
+      {-inf, -inf, -inf}, {1.0f, inf, 2.0f}, {1.0f, 3.0f, nan}, {nan, nan, nan}};
+  const std::vector<int32_t> argmax = {0, 1, 1, 0};
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (TokenDraw draw :
+         {TokenDraw{.temperature = 1.0f, .uniform = 0.7},
+          TokenDraw{.temperature = 0.5f, .top_k = 2, .top_p = 0.5f, .uniform = 0.9},
+          TokenDraw{.temperature = 2.0f, .min_p = 0.1f, .uniform = 0.1}}) {
+      const int32_t id = Draw(rows[r], draw);
+      if (r == 2) {
+        // One NaN among finite logits: the finite ones are still drawn from.
+        EXPECT_TRUE(id == 0 || id == 1) << "row " << r;
+      } else {
+        EXPECT_EQ(id, argmax[r]) << "row " << r;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -19,8 +19,10 @@ struct Cuts {
   // The token's weight in 2^-40 units if it is kept, else 0.
   __device__ unsigned long long Units(float logit) const {
     if (logit < floor || logit < kth_logit) return 0;
-    const float weight = Weight(logit);
-    return weight < min_weight ? 0 : static_cast<unsigned long long>(weight * kWeightUnits);
+    const float weight = Weight(logit);  // NaN (from a NaN or infinite logit) weighs nothing
+    return weight >= min_weight && weight > 0.0f
+               ? static_cast<unsigned long long>(weight * kWeightUnits)
+               : 0;
   }
 };
 
@@ -116,8 +118,9 @@ __global__ void __launch_bounds__(kThreads)
   const float max_logit = BlockReduce(
       best, [](float a, float b) { return fmaxf(a, b); }, float_scratch);
   if (best != max_logit) best_id = vocab;
-  const long long argmax = BlockReduce(
+  long long argmax = BlockReduce(
       best_id, [](long long a, long long b) { return a < b ? a : b; }, index_scratch);
+  if (argmax == vocab) argmax = 0;  // all -inf or NaN: the first, as std::max_element gives
   if (p.temperature == 0.0f) {
     if (threadIdx.x == 0) ids[blockIdx.x] = static_cast<int32_t>(argmax);
     return;
@@ -145,7 +148,7 @@ __global__ void __launch_bounds__(kThreads)
         units, [](unsigned long long a, unsigned long long b) { return a + b; }, sum_scratch);
   };
   unsigned long long total = total_units();
-  if (p.top_p < 1.0f) {
+  if (p.top_p < 1.0f && total > 0) {
     const auto target = static_cast<unsigned long long>(ceil(static_cast<double>(p.top_p) * total));
     // Weights are positive floats, whose bits are already in order.
     cuts.min_weight = __uint_as_float(SelectFromTop(
@@ -154,6 +157,12 @@ __global__ void __launch_bounds__(kThreads)
     total = total_units();
   }
 
+  // Broken logits (all -inf, or NaN or +inf among them) leave nothing to draw from: the argmax,
+  // as on the host.
+  if (total == 0) {
+    if (threadIdx.x == 0) ids[blockIdx.x] = static_cast<int32_t>(argmax);
+    return;
+  }
   // The walk in id order: thread t owns a run of consecutive ids; the one whose share of the
   // running total holds the drawn point walks its run.
   const unsigned long long point =
