@@ -41,7 +41,9 @@ absl::Status Validate(const SamplingParams& p) {
 
 Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt)
     : params_(params), rng_(params.seed) {
-  if (params_.repetition_penalty != 1.0f) seen_.insert(prompt.begin(), prompt.end());
+  if (params_.repetition_penalty != 1.0f) {
+    for (int32_t id : prompt) Penalized(id);
+  }
 }
 
 bool Sampler::Adjusts() const {
@@ -49,37 +51,33 @@ bool Sampler::Adjusts() const {
          params_.frequency_penalty != 0.0f;
 }
 
-std::span<const float> Sampler::Adjust(std::span<const float> logits,
-                                       std::span<const int32_t> banned) {
-  if (!Adjusts() && banned.empty()) return logits;
-  adjusted_.assign(logits.begin(), logits.end());
-  if (params_.repetition_penalty != 1.0f) {
-    for (int32_t id : seen_) {
-      float& l = adjusted_[id];
-      l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
-    }
-  }
-  for (const auto& [id, count] : generated_counts_) {
-    adjusted_[id] -= params_.presence_penalty + params_.frequency_penalty * count;
-  }
-  for (int32_t id : banned) adjusted_[id] = -std::numeric_limits<float>::infinity();
-  return adjusted_;
+PenalizedToken& Sampler::Penalized(int32_t id) {
+  const auto [it, added] = penalized_index_.try_emplace(id, penalized_.size());
+  if (added) penalized_.push_back({.id = id});
+  return penalized_[it->second];
 }
 
 int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> banned) {
-  const int32_t token = drawer_.Draw(Adjust(logits, banned), NextDraw());
-  if (Adjusts()) {
-    ++generated_counts_[token];
-    if (params_.repetition_penalty != 1.0f) seen_.insert(token);
-  }
+  TokenDraw draw = NextDraw();
+  draw.banned = banned;
+  const int32_t token = drawer_.Draw(logits, draw);
+  Record(token);
   return token;
+}
+
+void Sampler::Record(int32_t token) {
+  if (Adjusts()) ++Penalized(token).generated;
 }
 
 TokenDraw Sampler::NextDraw() {
   TokenDraw draw{.temperature = params_.temperature,
                  .top_k = params_.top_k,
                  .top_p = params_.top_p,
-                 .min_p = params_.min_p};
+                 .min_p = params_.min_p,
+                 .repetition_penalty = params_.repetition_penalty,
+                 .presence_penalty = params_.presence_penalty,
+                 .frequency_penalty = params_.frequency_penalty,
+                 .penalized = penalized_};
   if (draw.temperature > 0.0f) draw.uniform = std::uniform_real_distribution<double>()(rng_);
   return draw;
 }

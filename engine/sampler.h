@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "engine/token_draw.h"
 
@@ -44,21 +43,23 @@ class Sampler {
   // Whether Sample always returns the argmax of the logits (temperature 0 and no penalties), so
   // a backend may pick the token itself.
   bool IsPlainGreedy() const { return params_.temperature == 0.0f && !Adjusts(); }
-  // Whether Sample draws from the logits as they come (no penalties), so that a backend may draw
-  // on its device: with NextDraw() and nothing banned it picks what Sample would.
-  bool DrawsFromRawLogits() const { return !Adjusts(); }
-  // The next draw of this request's random stream (Sample takes one per pick too).
+  // The next draw of this request's random stream, with its penalties (Sample takes one per
+  // pick too): for a backend that draws on its device. Its penalized list is valid until the
+  // next Record. The token it gives goes back through Record.
   TokenDraw NextDraw();
+  void Record(int32_t token);
 
  private:
   bool Adjusts() const;
-  std::span<const float> Adjust(std::span<const float> logits, std::span<const int32_t> banned);
+  // The id's entry in penalized_, added (never generated) if it has none.
+  PenalizedToken& Penalized(int32_t id);
 
   SamplingParams params_;
   std::mt19937_64 rng_;
-  absl::flat_hash_set<int32_t> seen_;  // prompt and generated
-  absl::flat_hash_map<int32_t, int32_t> generated_counts_;
-  std::vector<float> adjusted_;  // scratch
+  // The tokens the penalties touch (the prompt's with a repetition penalty, and every generated
+  // one), each once, with how many times it was generated.
+  std::vector<PenalizedToken> penalized_;
+  absl::flat_hash_map<int32_t, size_t> penalized_index_;
   TokenDrawer drawer_;
 };
 

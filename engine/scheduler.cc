@@ -261,16 +261,16 @@ void Scheduler::RunStep() {
     const Active& a = *running_[owner[b]];
     return !a.request.prefill_only && a.fed + batch[b].tokens.size() >= a.request.prompt.size();
   };
-  // Unless a sequence that picks needs the logits themselves (penalties, banned ids before
-  // min_tokens, logprobs), only ids leave the backend (on a GPU: batch-size ints instead of
-  // batch x vocab floats): the greedy ones, or ones drawn with each request's next uniform.
+  // Unless a sequence that picks wants logprobs, only ids leave the backend (on a GPU:
+  // batch-size ints instead of batch x vocab floats): the greedy ones, or ones drawn with each
+  // request's next uniform, penalties and banned ids.
   enum class Output { kGreedyIds, kDrawnIds, kLogits } output = Output::kGreedyIds;
   for (size_t b = 0; b < batch.size() && output != Output::kLogits; ++b) {
     const Active& a = *running_[owner[b]];
     if (!picks(b)) continue;
-    if (!a.sampler->DrawsFromRawLogits() || Early(a) || a.request.logprobs) {
+    if (a.request.logprobs) {
       output = Output::kLogits;
-    } else if (!a.sampler->IsPlainGreedy()) {
+    } else if (!a.sampler->IsPlainGreedy() || Early(a)) {
       output = Output::kDrawnIds;
     }
   }
@@ -284,8 +284,13 @@ void Scheduler::RunStep() {
       break;
     case Output::kDrawnIds:
       draws_.assign(batch.size(), TokenDraw{});
+      banned_.resize(batch.size());
       for (size_t b = 0; b < batch.size(); ++b) {
-        if (picks(b)) draws_[b] = running_[owner[b]]->sampler->NextDraw();
+        if (!picks(b)) continue;
+        Active& a = *running_[owner[b]];
+        draws_[b] = a.sampler->NextDraw();
+        banned_[b] = Banned(a);
+        draws_[b].banned = banned_[b];
       }
       next_.resize(batch.size());
       forward = backend_.ForwardSampled(batch, draws_, next_);
@@ -333,7 +338,11 @@ void Scheduler::RunStep() {
     if (a.request.prefill_only) {
       Finish(a, FinishReason::kLength);
     } else {
-      Emit(a, output == Output::kLogits ? picked[b] : next_[b], picked_logprobs[b]);
+      // A token the backend picked counts towards the request's later penalties, as one the
+      // sampler picked from the logits already does.
+      const int32_t token = output == Output::kLogits ? picked[b] : next_[b];
+      if (output != Output::kLogits) a.sampler->Record(token);
+      Emit(a, token, picked_logprobs[b]);
     }
     if (a.sink == nullptr) finished.push_back(owner[b]);
   }
@@ -366,13 +375,15 @@ bool Scheduler::Early(const Active& a) const {
   return static_cast<int32_t>(a.generated.size()) < a.request.min_tokens;
 }
 
+std::vector<int32_t> Scheduler::Banned(const Active& a) const {
+  if (!Early(a)) return {};
+  std::vector<int32_t> banned = a.request.stop_token_ids;
+  if (!a.request.ignore_eos) banned.insert(banned.end(), eos_ids_.begin(), eos_ids_.end());
+  return banned;
+}
+
 int32_t Scheduler::Pick(Active& a, std::span<const float> logits) {
-  std::vector<int32_t> banned;
-  if (Early(a)) {
-    banned = a.request.stop_token_ids;
-    if (!a.request.ignore_eos) banned.insert(banned.end(), eos_ids_.begin(), eos_ids_.end());
-  }
-  return a.sampler->Sample(logits, banned);
+  return a.sampler->Sample(logits, Banned(a));
 }
 
 void Scheduler::Emit(Active& a, int32_t token, std::span<const TokenLogprobs> logprobs) {

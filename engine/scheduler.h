@@ -142,6 +142,9 @@ class Scheduler {
   bool Early(const Active& a) const;
   // The request's next token from its logits, by its sampling parameters.
   int32_t Pick(Active& a, std::span<const float> logits);
+  // The ids the request may not pick now: before min_tokens, its stop ids (and eos unless it
+  // ignores eos).
+  std::vector<int32_t> Banned(const Active& a) const;
   // Records and streams a picked token (with its logprobs, if asked for), and finishes the
   // request if it ends here.
   void Emit(Active& a, int32_t token, std::span<const TokenLogprobs> logprobs);
@@ -177,6 +180,7 @@ class Scheduler {
   std::vector<float> logits_;
   std::vector<int32_t> next_;     // steps that return ids: each sequence's token
   std::vector<TokenDraw> draws_;  // steps that draw on the backend: each sequence's draw
+  std::vector<std::vector<int32_t>> banned_;  // and the ids each draw bans
   // When the last backend call ended, while the engine has work without pause; unset when idle.
   std::optional<Clock::time_point> last_backend_end_;
 

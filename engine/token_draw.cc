@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine/greedy.h"
 
@@ -15,7 +16,22 @@ uint64_t Units(float weight) {
 
 }  // namespace
 
-int32_t TokenDrawer::Draw(std::span<const float> logits, const TokenDraw& draw) {
+std::span<const float> TokenDrawer::Adjusted(std::span<const float> logits, const TokenDraw& draw) {
+  if (draw.penalized.empty() && draw.banned.empty()) return logits;
+  adjusted_.assign(logits.begin(), logits.end());
+  for (const PenalizedToken& token : draw.penalized) {
+    float& l = adjusted_[token.id];
+    l = l > 0 ? l / draw.repetition_penalty : l * draw.repetition_penalty;
+    if (token.generated > 0) {
+      l -= draw.presence_penalty + draw.frequency_penalty * token.generated;
+    }
+  }
+  for (int32_t id : draw.banned) adjusted_[id] = -std::numeric_limits<float>::infinity();
+  return adjusted_;
+}
+
+int32_t TokenDrawer::Draw(std::span<const float> raw_logits, const TokenDraw& draw) {
+  const std::span<const float> logits = Adjusted(raw_logits, draw);
   if (draw.temperature == 0.0f) return ArgMax(logits);
   // Candidates within 69 temperatures of the best logit: below that a weight is under 1e-30,
   // zero in 2^-40 units, so leaving those tokens out changes nothing.

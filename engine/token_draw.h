@@ -8,16 +8,32 @@
 
 namespace ssm {
 
-// How one token is drawn from a row of logits (penalties already applied): everything random
-// about it is `uniform`, which the request's own seeded stream supplies on the host. The rest
-// is a fixed function of the logits, so a backend can draw on its device, where the logits are,
-// and get the token the host would (DrawToken below is the definition its kernel follows).
+// A token the penalties touch: one seen before (in the prompt, when there is a repetition
+// penalty, or generated), and how many times it was generated.
+struct PenalizedToken {
+  int32_t id = 0;
+  int32_t generated = 0;
+};
+
+// How one token is drawn from a row of logits: everything random about it is `uniform`, which
+// the request's own seeded stream supplies on the host. The rest is a fixed function of the
+// logits, so a backend can draw on its device, where the logits are, and get the token the host
+// would (TokenDrawer below is the definition its kernel follows).
 struct TokenDraw {
-  float temperature = 0.0f;  // 0: the argmax, and nothing else matters
+  float temperature = 0.0f;  // 0: the argmax of the adjusted logits
   int32_t top_k = 0;         // 0: no limit
   float top_p = 1.0f;        // 1: no limit
   float min_p = 0.0f;
   double uniform = 0.0;  // in [0, 1)
+  // Adjustments made to the logits first, in this order: every penalized token's logit divided
+  // by repetition_penalty if positive, else multiplied by it; then, for those generated, minus
+  // presence_penalty + frequency_penalty x times generated; then the banned ids to -inf. The
+  // spans must outlive the draw (a backend copies them before its Forward returns).
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::span<const PenalizedToken> penalized = {};  // each id at most once
+  std::span<const int32_t> banned = {};
 };
 
 // Token weights are exp((logit - max) / temperature) in float, held as integers in units of
@@ -35,6 +51,10 @@ class TokenDrawer {
   int32_t Draw(std::span<const float> logits, const TokenDraw& draw);
 
  private:
+  // The logits after the draw's penalties and bans (in adjusted_), or as they are without any.
+  std::span<const float> Adjusted(std::span<const float> logits, const TokenDraw& draw);
+
+  std::vector<float> adjusted_;                        // scratch
   std::vector<std::pair<float, int32_t>> candidates_;  // scratch, reused across calls
   std::vector<float> heaviest_;                        // scratch for top_p
 };

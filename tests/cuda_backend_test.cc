@@ -182,6 +182,57 @@ TEST(CudaPrefillTest, LongPromptsMatchTheCpu) {
   }
 }
 
+// Sampled decode steps drawn on the GPU (penalties and bans included, the batch padded to its
+// bucket) give the tokens the CPU backend draws from its own logits, but where a draw lands
+// within rounding of an edge between two tokens.
+TEST(CudaDecodeTest, DrawsOnTheDeviceMatchTheCpu) {
+  if (!DeviceAvailable("cuda")) GTEST_SKIP() << "no GPU";
+  absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
+  ASSERT_TRUE(config.ok());
+  config->n_layer = 2;
+  std::unique_ptr<Model> model = Model::Random(*config, 17);
+  constexpr int kSequences = 9;
+  absl::StatusOr<std::unique_ptr<Backend>> cuda =
+      MakeBackend(*model, {.device = "cuda", .num_slots = kSequences});
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  absl::StatusOr<std::unique_ptr<Backend>> cpu = MakeBackend(*model, {.num_slots = kSequences});
+  ASSERT_TRUE(cpu.ok());
+  const std::vector<PenalizedToken> penalized = {
+      {.id = 7, .generated = 2}, {.id = 500}, {.id = 1234, .generated = 1}};
+  const std::vector<int32_t> banned = {3, 4};
+  std::vector<std::vector<int32_t>> tokens(kSequences);
+  for (int s = 0; s < kSequences; ++s) tokens[s] = {10 + 101 * s};
+  int differ = 0, draws = 0;
+  for (int step = 0; step < 6; ++step) {
+    std::vector<SequenceInput> batch;
+    std::vector<TokenDraw> draw;
+    for (int s = 0; s < kSequences; ++s) {
+      batch.push_back({s, tokens[s]});
+      TokenDraw d{.temperature = 0.5f + 0.1f * s, .top_p = 0.9f, .uniform = (s + 0.5) / 10};
+      if (s % 2 == 1) {
+        d.repetition_penalty = 1.2f;
+        d.presence_penalty = 0.3f;
+        d.frequency_penalty = 0.2f;
+        d.penalized = penalized;
+        d.banned = banned;
+      }
+      draw.push_back(d);
+    }
+    std::vector<int32_t> on_cpu(kSequences), on_gpu(kSequences);
+    ASSERT_TRUE((*cpu)->ForwardSampled(batch, draw, on_cpu).ok());
+    ASSERT_TRUE((*cuda)->ForwardSampled(batch, draw, on_gpu).ok());
+    for (int s = 0; s < kSequences; ++s) {
+      ++draws;
+      differ += on_cpu[s] != on_gpu[s];
+      if (s % 2 == 1) {
+        EXPECT_TRUE(on_gpu[s] != banned[0] && on_gpu[s] != banned[1]) << "a banned id";
+      }
+      tokens[s] = {on_cpu[s]};  // both continue from the CPU's token
+    }
+  }
+  EXPECT_LE(differ, 1) << "of " << draws << " draws";
+}
+
 TEST(MakeBackendTest, UnknownDeviceOrMissingGpuIsAClearError) {
   absl::StatusOr<ModelConfig> config = PublishedShape("mamba-130m");
   ASSERT_TRUE(config.ok());

@@ -411,9 +411,9 @@ TEST(CudaKernelsTest, OneTokenConvEqualsTheTokenLoopAndWritesTheNarrowCopy) {
 }
 
 // The device draw against its definition, ssm::TokenDrawer, on rows of a realistic vocabulary
-// and every kind of cut. Weights come from expf on the device and std::exp on the host, which
-// may differ in the last bit, so a draw landing within that of an edge may differ: allow 1 in
-// 200, which a wrong cut or walk would exceed by far.
+// and every kind of cut, with and without penalties and bans. Weights come from expf on the device
+// and std::exp on the host, which may differ in the last bit, so a draw landing within that of an
+// edge may differ: allow 1 in 200, which a wrong cut or walk would exceed by far.
 TEST(CudaKernelsTest, DrawTokensFollowsTheHostDefinition) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(13);
@@ -430,18 +430,43 @@ TEST(CudaKernelsTest, DrawTokensFollowsTheHostDefinition) {
   const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.1f};
   const float min_ps[] = {0.0f, 0.02f, 0.3f};
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::uniform_int_distribution<int32_t> any_id(0, kVocab - 1), times(0, 4);
+  // Every third row also has penalties on 40 tokens (among them its best) and two banned ids.
   std::vector<DrawParams> params(kRows);
+  std::vector<std::vector<PenalizedToken>> penalized(kRows);
+  std::vector<std::vector<int32_t>> banned(kRows);
+  std::vector<int32_t> extras;
   for (int r = 0; r < kRows; ++r) {
     params[r] = {.temperature = temperatures[r % 4],
                  .top_k = top_ks[r / 4 % 5],
                  .top_p = top_ps[r / 20 % 4],
                  .min_p = min_ps[r / 80 % 3],
                  .uniform = uniform(rng)};
+    if (r % 3 != 0) continue;
+    const std::span<const float> row(&logits[r * kVocab], kVocab);
+    std::vector<int32_t> ids = {
+        static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin())};
+    while (ids.size() < 40) {
+      const int32_t id = any_id(rng);
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    }
+    for (int32_t id : ids) penalized[r].push_back({.id = id, .generated = times(rng)});
+    banned[r] = {any_id(rng), any_id(rng)};
+    params[r].repetition_penalty = 1.3f;
+    params[r].presence_penalty = 0.5f;
+    params[r].frequency_penalty = 0.25f;
+    params[r].penalized_begin = extras.size();
+    params[r].penalized_count = penalized[r].size();
+    for (const PenalizedToken& t : penalized[r]) extras.insert(extras.end(), {t.id, t.generated});
+    params[r].banned_begin = extras.size();
+    params[r].banned_count = banned[r].size();
+    extras.insert(extras.end(), banned[r].begin(), banned[r].end());
   }
   DeviceBuffer logits_d = ToDevice(logits), params_d = ToDevice(params);
+  DeviceBuffer extras_d = ToDevice(extras);
   DeviceBuffer ids_d = ToDevice(std::vector<int32_t>(kRows, -1));
   DrawTokens(logits_d.get<float>(), kVocab, kRows, kVocab, params_d.get<DrawParams>(),
-             ids_d.get<int32_t>(), nullptr);
+             extras_d.get<int32_t>(), ids_d.get<int32_t>(), nullptr);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   const std::vector<int32_t> ids = ToHost<int32_t>(ids_d, kRows);
   TokenDrawer drawer;
@@ -453,8 +478,15 @@ TEST(CudaKernelsTest, DrawTokensFollowsTheHostDefinition) {
                                           .top_k = p.top_k,
                                           .top_p = p.top_p,
                                           .min_p = p.min_p,
-                                          .uniform = p.uniform});
+                                          .uniform = p.uniform,
+                                          .repetition_penalty = p.repetition_penalty,
+                                          .presence_penalty = p.presence_penalty,
+                                          .frequency_penalty = p.frequency_penalty,
+                                          .penalized = penalized[r],
+                                          .banned = banned[r]});
     ASSERT_GE(ids[r], 0) << "row " << r << " got no token";
+    ASSERT_TRUE(std::find(banned[r].begin(), banned[r].end(), ids[r]) == banned[r].end())
+        << "row " << r << " drew a banned id";
     if (p.temperature == 0.0f) {
       ASSERT_EQ(ids[r], expected) << "argmax, row " << r;
     }

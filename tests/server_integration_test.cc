@@ -275,20 +275,29 @@ TEST_F(ServerTest, SeededSamplingIsReproducibleAndStopsAtStopIds) {
 }
 
 // A seeded draw is the same whether the backend makes it (only ids come back) or the host does
-// from the logits, as it must when logprobs are asked for.
+// from the logits, as it must when logprobs are asked for: with plain sampling, and with
+// penalties and ids banned before min_tokens.
 TEST_F(ServerTest, SeededDrawsDoNotDependOnWhereTheyAreMade) {
-  v1::GenerateRequest request = GreedyRequest({5, 6, 7}, 40);
-  request.mutable_sampling()->set_temperature(0.8f);
-  request.mutable_sampling()->set_top_k(50);
-  request.mutable_sampling()->set_min_p(0.01f);
-  request.mutable_sampling()->set_seed(9);
-  const StubResult on_backend = Generate(*stub_, request);
-  request.set_logprobs(true);
-  const StubResult on_host = Generate(*stub_, request);
-  ASSERT_TRUE(on_backend.status.ok() && on_host.status.ok());
-  EXPECT_EQ(on_backend.ids, on_host.ids);
-  request.mutable_sampling()->set_seed(10);
-  EXPECT_NE(Generate(*stub_, request).ids, on_host.ids);  // the seed matters
+  v1::GenerateRequest plain = GreedyRequest({5, 6, 7, 5, 6}, 40);
+  plain.mutable_sampling()->set_temperature(0.8f);
+  plain.mutable_sampling()->set_top_k(50);
+  plain.mutable_sampling()->set_min_p(0.01f);
+  plain.mutable_sampling()->set_seed(9);
+  v1::GenerateRequest penalized = plain;
+  penalized.mutable_sampling()->set_repetition_penalty(3.0f);
+  penalized.mutable_sampling()->set_presence_penalty(2.0f);
+  penalized.mutable_sampling()->set_frequency_penalty(2.0f);
+  penalized.set_min_tokens(10);
+  for (v1::GenerateRequest request : {plain, penalized}) {
+    const StubResult on_backend = Generate(*stub_, request);
+    request.set_logprobs(true);
+    const StubResult on_host = Generate(*stub_, request);
+    ASSERT_TRUE(on_backend.status.ok() && on_host.status.ok());
+    EXPECT_EQ(on_backend.ids, on_host.ids);
+    request.mutable_sampling()->set_seed(10);
+    EXPECT_NE(Generate(*stub_, request).ids, on_host.ids);  // the seed matters
+  }
+  EXPECT_NE(Generate(*stub_, plain).ids, Generate(*stub_, penalized).ids);  // so do penalties
 }
 
 TEST_F(ServerTest, BadRequestsGetClearStatuses) {

@@ -220,6 +220,9 @@ absl::Status CudaBackend::Init(const Model& model) {
 absl::Status CudaBackend::CaptureDecodeGraphs() {
   const int largest = DecodeBucket(num_slots_);
   if (absl::Status s = EnsureCapacity(largest, largest); !s.ok()) return s;
+  // Room for the penalties of typical sampled steps, so that they keep these graphs.
+  constexpr int64_t kExtrasInts = 1 << 16;
+  if (absl::Status s = EnsureExtrasCapacity(kExtrasInts); !s.ok()) return s;
   for (int bucket = 1; bucket <= largest; bucket = DecodeBucket(bucket + 1)) {
     const std::vector<SequenceInput> padding(
         bucket, SequenceInput{.slot = scratch_slot(), .tokens = kPaddingToken});
@@ -410,16 +413,8 @@ absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output o
   }
   if (absl::Status status = EnsureCapacity(tokens, batch.size()); !status.ok()) return status;
   const DeviceStep step = PackStep(batch);
-  if (output == Output::kDrawnIds) {  // the padding takes the argmax
-    auto* params = draws_host_.get<kernels::cuda::DrawParams>();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      params[i] = i < draws.size() ? kernels::cuda::DrawParams{.temperature = draws[i].temperature,
-                                                               .top_k = draws[i].top_k,
-                                                               .top_p = draws[i].top_p,
-                                                               .min_p = draws[i].min_p,
-                                                               .uniform = draws[i].uniform}
-                                   : kernels::cuda::DrawParams{};
-    }
+  if (output == Output::kDrawnIds) {
+    if (absl::Status s = StageDraws(draws, batch.size()); !s.ok()) return s;
   }
   gemm_status_ = CUBLAS_STATUS_SUCCESS;
   if (decode) {
@@ -507,7 +502,7 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                       cudaMemcpyHostToDevice, stream_);
       kernels::cuda::DrawTokens(logits_.get<float>(), config_.vocab_size, S, config_.vocab_size,
                                 draws_device_.get<kernels::cuda::DrawParams>(),
-                                ids_device_.get<int32_t>(), stream_);
+                                extras_device_.get<int32_t>(), ids_device_.get<int32_t>(), stream_);
       break;
   }
   cudaMemcpyAsync(ids_host_.get(), ids_device_.get(), S * sizeof(int32_t), cudaMemcpyDeviceToHost,
@@ -626,6 +621,57 @@ GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const Step
   kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
                               config_.norm_eps, normed.data, normed.type, I, stream_);
   return normed;
+}
+
+absl::Status CudaBackend::EnsureExtrasCapacity(int64_t ints) {
+  const int64_t bytes = ints * sizeof(int32_t);
+  if (bytes <= static_cast<int64_t>(extras_host_.bytes()) && extras_host_.bytes() > 0) {
+    return absl::OkStatus();
+  }
+  DropGraphs();  // they hold the old device buffer's address
+  const int64_t grown = GrownCapacity(extras_host_.bytes(), bytes);
+  for (auto [buffer, kind] : {std::pair{&extras_host_, DeviceBuffer::Kind::kPinnedHost},
+                              std::pair{&extras_device_, DeviceBuffer::Kind::kDevice}}) {
+    absl::StatusOr<DeviceBuffer> allocated = DeviceBuffer::Allocate(grown, kind);
+    if (!allocated.ok()) return allocated.status();
+    *buffer = *std::move(allocated);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::StageDraws(std::span<const TokenDraw> draws, int sequences) {
+  int64_t ints = 0;
+  for (const TokenDraw& draw : draws) ints += 2 * draw.penalized.size() + draw.banned.size();
+  if (absl::Status s = EnsureExtrasCapacity(ints); !s.ok()) return s;
+  auto* params = draws_host_.get<kernels::cuda::DrawParams>();
+  int32_t* extras = extras_host_.get<int32_t>();
+  int32_t used = 0;
+  for (int i = 0; i < sequences; ++i) {
+    params[i] = {};  // the padding's: the argmax
+    if (i >= static_cast<int>(draws.size())) continue;
+    const TokenDraw& d = draws[i];
+    params[i] = {.temperature = d.temperature,
+                 .top_k = d.top_k,
+                 .top_p = d.top_p,
+                 .min_p = d.min_p,
+                 .uniform = d.uniform,
+                 .repetition_penalty = d.repetition_penalty,
+                 .presence_penalty = d.presence_penalty,
+                 .frequency_penalty = d.frequency_penalty,
+                 .penalized_begin = used,
+                 .penalized_count = static_cast<int32_t>(d.penalized.size())};
+    for (const PenalizedToken& token : d.penalized) {
+      extras[used++] = token.id;
+      extras[used++] = token.generated;
+    }
+    params[i].banned_begin = used;
+    params[i].banned_count = static_cast<int32_t>(d.banned.size());
+    for (int32_t id : d.banned) extras[used++] = id;
+  }
+  if (used == 0) return absl::OkStatus();
+  return CudaStatus(cudaMemcpyAsync(extras_device_.get(), extras, used * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_),
+                    "copying the draws' penalties");
 }
 
 kernels::cuda::ElementType CudaBackend::StateType() const {

@@ -94,6 +94,11 @@ class CudaBackend : public Backend {
   int64_t ScanWorkspaceFloats(int64_t tokens) const;
   // How the pool stores the SSM state.
   kernels::cuda::ElementType StateType() const;
+  // Room for this many ints of draw extras (penalized tokens and banned ids).
+  absl::Status EnsureExtrasCapacity(int64_t ints);
+  // Writes each draw's parameters (the padding past draws.size(): the argmax) and its penalized
+  // tokens and banned ids into pinned memory, and queues their copy to the device.
+  absl::Status StageDraws(std::span<const TokenDraw> draws, int sequences);
   // A step as the kernels see it, in device memory.
   struct DeviceStep {
     kernels::cuda::StepLayout layout;
@@ -160,6 +165,9 @@ class CudaBackend : public Backend {
   int64_t token_capacity_ = 0, sequence_capacity_ = 0;
   DeviceBuffer layout_host_, layout_device_, logits_host_, ids_host_, ids_device_;
   DeviceBuffer draws_host_, draws_device_;  // kernels::cuda::DrawParams per sequence
+  // The draws' penalized tokens and banned ids (int32), grown as steps need; decode graphs hold
+  // the device buffer's address, so growing it drops them.
+  DeviceBuffer extras_host_, extras_device_;
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
   DeviceBuffer narrowed_;          // GEMM inputs written in their matrix's 16-bit type
   DeviceBuffer scan_workspace_;    // the chunked scan's chunk states

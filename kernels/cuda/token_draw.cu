@@ -102,13 +102,32 @@ __device__ unsigned long long BlockExclusiveSum(unsigned long long value,
 }
 
 __global__ void __launch_bounds__(kThreads)
-    DrawTokensKernel(const float* logits, int64_t ld, int64_t vocab, const DrawParams* params,
-                     int32_t* ids) {
+    DrawTokensKernel(float* logits, int64_t ld, int64_t vocab, const DrawParams* params,
+                     const int32_t* extras, int32_t* ids) {
   __shared__ float float_scratch[kWarps];
   __shared__ unsigned long long sum_scratch[kWarps];
   __shared__ long long index_scratch[kWarps];
-  const float* row = logits + blockIdx.x * ld;
+  float* row = logits + blockIdx.x * ld;
   const DrawParams p = params[blockIdx.x];
+
+  // Penalties, then bans, on the row in place (the block owns it). Each penalized id appears
+  // once; the arithmetic is rounded step by step as on the host (no fused multiply-add).
+  for (int e = threadIdx.x; e < p.penalized_count; e += blockDim.x) {
+    const int32_t id = extras[p.penalized_begin + 2 * e];
+    const int32_t generated = extras[p.penalized_begin + 2 * e + 1];
+    float l = row[id];
+    l = l > 0 ? __fdiv_rn(l, p.repetition_penalty) : __fmul_rn(l, p.repetition_penalty);
+    if (generated > 0) {
+      l = __fsub_rn(l, __fadd_rn(p.presence_penalty,
+                                 __fmul_rn(p.frequency_penalty, static_cast<float>(generated))));
+    }
+    row[id] = l;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < p.banned_count; e += blockDim.x) {
+    row[extras[p.banned_begin + e]] = -INFINITY;
+  }
+  __syncthreads();
 
   float best = -FLT_MAX;
   long long best_id = vocab;
@@ -185,10 +204,10 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void DrawTokens(const float* logits, int64_t ld, int rows, int64_t vocab, const DrawParams* params,
-                int32_t* ids, cudaStream_t stream) {
+void DrawTokens(float* logits, int64_t ld, int rows, int64_t vocab, const DrawParams* params,
+                const int32_t* extras, int32_t* ids, cudaStream_t stream) {
   if (rows == 0) return;
-  DrawTokensKernel<<<rows, kThreads, 0, stream>>>(logits, ld, vocab, params, ids);
+  DrawTokensKernel<<<rows, kThreads, 0, stream>>>(logits, ld, vocab, params, extras, ids);
 }
 
 }  // namespace ssm::kernels::cuda
