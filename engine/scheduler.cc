@@ -83,6 +83,15 @@ absl::StatusOr<uint64_t> Scheduler::Enqueue(GenerationRequest request,
     }
   }
   if (absl::Status s = Validate(request.sampling); !s.ok()) return s;
+  if (request.stop_token_ids.size() > 64) {
+    return absl::InvalidArgumentError("at most 64 stop token ids");
+  }
+  for (int32_t id : request.stop_token_ids) {
+    if (id < 0 || id >= backend_.vocab_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stop token id ", id, " is outside the vocabulary [0, ", backend_.vocab_size(), ")"));
+    }
+  }
   if (request.max_tokens < 0 || request.max_tokens > options_.max_tokens_limit) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_tokens must be in [0, ", options_.max_tokens_limit, "], got ", request.max_tokens));

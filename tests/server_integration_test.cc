@@ -327,6 +327,11 @@ TEST_F(ServerTest, BadRequestsGetClearStatuses) {
   v1::GenerateRequest narrow = GreedyRequest({1}, 4);
   narrow.mutable_sampling()->set_top_k(-1);
   cases.push_back({narrow, grpc::StatusCode::INVALID_ARGUMENT, "top_k"});
+  v1::GenerateRequest far_stop = GreedyRequest({1}, 4);
+  far_stop.add_stop_token_ids(4096);  // with min_tokens it would be banned: an index past the row
+  far_stop.set_min_tokens(2);
+  cases.push_back({far_stop, grpc::StatusCode::INVALID_ARGUMENT,
+                   "stop token id 4096 is outside the vocabulary"});
   v1::GenerateRequest text;
   text.set_prompt("hello");
   cases.push_back({text, grpc::StatusCode::FAILED_PRECONDITION, "tokenizer"});
