@@ -79,9 +79,14 @@ absl::StatusOr<DeviceBuffer> Upload(const void* data, size_t bytes, cudaStream_t
 // Decode graphs are captured per bucket of batch sizes, so that a server whose batch drifts
 // between sizes replays a few dozen graphs captured when the backend was made, instead of
 // capturing a new one (milliseconds) whenever a size comes up for the first time: up to 8
-// sequences each size is its own bucket, above that multiples of 8. A step is padded up to its
-// bucket with sequences that feed one token into the scratch slot, at most 7 of them.
-int DecodeBucket(int sequences) { return sequences <= 8 ? sequences : (sequences + 7) / 8 * 8; }
+// sequences each size is its own bucket, then multiples of 8 up to 256 and of 32 beyond (so at
+// most 7 or 31 padding sequences, a few percent of a large step). A step is padded up to its
+// bucket with sequences that feed one token into the scratch slot.
+int DecodeBucket(int sequences) {
+  if (sequences <= 8) return sequences;
+  const int step = sequences <= 256 ? 8 : 32;
+  return (sequences + step - 1) / step * step;
+}
 
 // The token the padding sequences feed (any valid id).
 constexpr int32_t kPaddingToken[1] = {0};
