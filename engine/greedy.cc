@@ -4,10 +4,6 @@
 
 namespace ssm {
 
-int32_t ArgMax(std::span<const float> values) {
-  return static_cast<int32_t>(std::max_element(values.begin(), values.end()) - values.begin());
-}
-
 absl::StatusOr<GreedyResult> GenerateGreedy(Backend& backend, int slot,
                                             std::span<const int32_t> prompt, int max_new_tokens,
                                             int64_t prefill_chunk) {

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "engine/token_draw.h"  // ArgMax
 
 namespace ssm {
 
@@ -14,9 +15,6 @@ struct GreedyResult {
   std::vector<float> prompt_logits;  // the distribution after the last prompt token
   std::vector<int32_t> generated;
 };
-
-// Index of the largest value; the first one on ties, like torch.argmax.
-int32_t ArgMax(std::span<const float> values);
 
 // Feeds `prompt` into `slot` in chunks of at most `prefill_chunk` tokens, then decodes
 // `max_new_tokens` tokens greedily, one step each. Afterwards the slot holds the prompt and every

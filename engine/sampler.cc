@@ -5,7 +5,6 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "engine/greedy.h"
 
 namespace ssm {
 

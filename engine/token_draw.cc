@@ -4,8 +4,6 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/greedy.h"
-
 namespace ssm {
 namespace {
 
@@ -15,6 +13,10 @@ uint64_t Units(float weight) {
 }
 
 }  // namespace
+
+int32_t ArgMax(std::span<const float> values) {
+  return static_cast<int32_t>(std::max_element(values.begin(), values.end()) - values.begin());
+}
 
 std::span<const float> TokenDrawer::Adjusted(std::span<const float> logits, const TokenDraw& draw) {
   if (draw.penalized.empty() && draw.banned.empty()) return logits;

@@ -8,6 +8,9 @@
 
 namespace ssm {
 
+// Index of the largest value; the first one on ties, like torch.argmax.
+int32_t ArgMax(std::span<const float> values);
+
 // A token the penalties touch: one seen before (in the prompt, when there is a repetition
 // penalty, or generated), and how many times it was generated.
 struct PenalizedToken {

@@ -22,7 +22,17 @@ for src in engine/tokenizer/*.cc tests/fuzz/tokenizer_fuzzer.cc; do
 done
 clang++ -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/tokenizer_fuzzer" "${libs[@]}"
 
+draw_obj="$out/obj/token_draw.o"
+$launcher clang++ "${flags[@]}" -c engine/token_draw.cc -o "$draw_obj"
+$launcher clang++ "${flags[@]}" -c tests/fuzz/token_draw_fuzzer.cc -o "$out/obj/token_draw_fuzzer.o"
+clang++ -fsanitize=fuzzer,address,undefined "$draw_obj" "$out/obj/token_draw_fuzzer.o" \
+  -o "$out/token_draw_fuzzer"
+
 echo "run_fuzzers: tokenizer_fuzzer for ${seconds}s"
 "$out/tokenizer_fuzzer" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=6144 \
   -artifact_prefix="$out/" -print_final_stats=1 \
   "$out/corpus" tests/fuzz/seeds 2>&1 | tail -n 12
+echo "run_fuzzers: token_draw_fuzzer for $((seconds / 2))s"
+mkdir -p "$out/corpus_token_draw"
+"$out/token_draw_fuzzer" -max_total_time="$((seconds / 2))" -max_len=1024 -rss_limit_mb=2048 \
+  -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus_token_draw" 2>&1 | tail -n 12
