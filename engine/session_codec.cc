@@ -82,7 +82,7 @@ absl::StatusOr<SessionSnapshot> DecodeSession(std::string_view bytes, uint64_t m
     return invalid(absl::StrCat("state has ", floats, " floats; this model's has ", state_floats));
   }
   s.state.resize(floats);
-  std::memcpy(s.state.data(), bytes.data() + pos, floats * sizeof(float));
+  if (floats > 0) std::memcpy(s.state.data(), bytes.data() + pos, floats * sizeof(float));
   return s;
 }
 

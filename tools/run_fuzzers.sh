@@ -22,17 +22,25 @@ for src in engine/tokenizer/*.cc tests/fuzz/tokenizer_fuzzer.cc; do
 done
 clang++ -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/tokenizer_fuzzer" "${libs[@]}"
 
-draw_obj="$out/obj/token_draw.o"
-$launcher clang++ "${flags[@]}" -c engine/token_draw.cc -o "$draw_obj"
-$launcher clang++ "${flags[@]}" -c tests/fuzz/token_draw_fuzzer.cc -o "$out/obj/token_draw_fuzzer.o"
-clang++ -fsanitize=fuzzer,address,undefined "$draw_obj" "$out/obj/token_draw_fuzzer.o" \
-  -o "$out/token_draw_fuzzer"
+# A target built from one engine source and its fuzzer: $1 the engine file's stem, $2 extra libs.
+single_source_target() {
+  local name=$1
+  $launcher clang++ "${flags[@]}" -c "engine/$name.cc" -o "$out/obj/$name.o"
+  $launcher clang++ "${flags[@]}" -c "tests/fuzz/${name}_fuzzer.cc" -o "$out/obj/${name}_fuzzer.o"
+  clang++ -fsanitize=fuzzer,address,undefined "$out/obj/$name.o" "$out/obj/${name}_fuzzer.o" \
+    -o "$out/${name}_fuzzer" "${@:2}"
+}
+single_source_target token_draw
+read -r -a codec_libs <<< "$(pkg-config --libs zlib absl_status absl_statusor absl_strings)"
+single_source_target session_codec "${codec_libs[@]}"
 
 echo "run_fuzzers: tokenizer_fuzzer for ${seconds}s"
 "$out/tokenizer_fuzzer" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=6144 \
   -artifact_prefix="$out/" -print_final_stats=1 \
   "$out/corpus" tests/fuzz/seeds 2>&1 | tail -n 12
-echo "run_fuzzers: token_draw_fuzzer for $((seconds / 2))s"
-mkdir -p "$out/corpus_token_draw"
-"$out/token_draw_fuzzer" -max_total_time="$((seconds / 2))" -max_len=1024 -rss_limit_mb=2048 \
-  -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus_token_draw" 2>&1 | tail -n 12
+for name in token_draw session_codec; do
+  echo "run_fuzzers: ${name}_fuzzer for $((seconds / 2))s"
+  mkdir -p "$out/corpus_$name"
+  "$out/${name}_fuzzer" -max_total_time="$((seconds / 2))" -max_len=1024 -rss_limit_mb=2048 \
+    -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus_$name" 2>&1 | tail -n 12
+done
