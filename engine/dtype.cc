@@ -1,9 +1,29 @@
 #include "engine/dtype.h"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 namespace ssm {
+namespace {
+
+// IEEE half to float, bit by bit (no compiler half type needed): zero and subnormals are
+// mantissa x 2^-24, normals rebias the exponent; exact for all 65,536 patterns.
+float HalfToFloat(uint16_t half) {
+  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu;
+  if (exponent == 0) {
+    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  if (exponent == 0x1f) {  // infinity, or NaN (made quiet, as a hardware conversion does)
+    return std::bit_cast<float>(sign | 0x7f800000u | mantissa << 13 |
+                                (mantissa != 0 ? 0x400000u : 0u));
+  }
+  return std::bit_cast<float>(sign | (exponent + 112) << 23 | mantissa << 13);
+}
+
+}  // namespace
 
 size_t DTypeSize(DType dtype) {
   switch (dtype) {
@@ -44,7 +64,7 @@ void ConvertToFloat(DType dtype, const std::byte* src, size_t count, float* dst)
       for (size_t i = 0; i < count; ++i) {
         uint16_t bits;
         std::memcpy(&bits, src + 2 * i, 2);
-        dst[i] = static_cast<float>(std::bit_cast<_Float16>(bits));
+        dst[i] = HalfToFloat(bits);
       }
       return;
     case DType::kBF16:

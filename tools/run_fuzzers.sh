@@ -22,23 +22,31 @@ for src in engine/tokenizer/*.cc tests/fuzz/tokenizer_fuzzer.cc; do
 done
 clang++ -fsanitize=fuzzer,address,undefined "${objects[@]}" -o "$out/tokenizer_fuzzer" "${libs[@]}"
 
-# A target built from one engine source and its fuzzer: $1 the engine file's stem, $2 extra libs.
-single_source_target() {
-  local name=$1
-  $launcher clang++ "${flags[@]}" -c "engine/$name.cc" -o "$out/obj/$name.o"
+# A target built from engine sources and its fuzzer: $1 the target's name (tests/fuzz/$1_fuzzer.cc),
+# then the engine files' stems, then "--" and the libraries it needs.
+engine_target() {
+  local name=$1 objects=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    $launcher clang++ "${flags[@]}" -c "engine/$1.cc" -o "$out/obj/engine_$1.o"
+    objects+=("$out/obj/engine_$1.o")
+    shift
+  done
+  [ $# -gt 0 ] && shift
   $launcher clang++ "${flags[@]}" -c "tests/fuzz/${name}_fuzzer.cc" -o "$out/obj/${name}_fuzzer.o"
-  clang++ -fsanitize=fuzzer,address,undefined "$out/obj/$name.o" "$out/obj/${name}_fuzzer.o" \
-    -o "$out/${name}_fuzzer" "${@:2}"
+  clang++ -fsanitize=fuzzer,address,undefined "${objects[@]}" "$out/obj/${name}_fuzzer.o" \
+    -o "$out/${name}_fuzzer" "$@"
 }
-single_source_target token_draw
-read -r -a codec_libs <<< "$(pkg-config --libs zlib absl_status absl_statusor absl_strings)"
-single_source_target session_codec "${codec_libs[@]}"
+read -r -a absl_libs <<< "$(pkg-config --libs absl_status absl_statusor absl_strings)"
+engine_target token_draw token_draw
+engine_target session_codec session_codec -- "${absl_libs[@]}" $(pkg-config --libs zlib)
+engine_target safetensors safetensors dtype -- "${absl_libs[@]}"
 
 echo "run_fuzzers: tokenizer_fuzzer for ${seconds}s"
 "$out/tokenizer_fuzzer" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=6144 \
   -artifact_prefix="$out/" -print_final_stats=1 \
   "$out/corpus" tests/fuzz/seeds 2>&1 | tail -n 12
-for name in token_draw session_codec; do
+for name in token_draw session_codec safetensors; do
   echo "run_fuzzers: ${name}_fuzzer for $((seconds / 2))s"
   mkdir -p "$out/corpus_$name"
   "$out/${name}_fuzzer" -max_total_time="$((seconds / 2))" -max_len=1024 -rss_limit_mb=2048 \
