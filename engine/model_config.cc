@@ -28,6 +28,11 @@ class FieldReader {
       Fail(absl::StrCat("field '", key, "' must be a non-negative integer, got ", value->dump()));
       return 0;
     }
+    // Every size is far below this; a product of two such values stays inside 64 bits.
+    if (value->get<int64_t>() > std::numeric_limits<int32_t>::max()) {
+      Fail(absl::StrCat("field '", key, "' is too large, got ", value->dump()));
+      return 0;
+    }
     return value->get<int64_t>();
   }
 
@@ -181,6 +186,22 @@ absl::Status Validate(const ModelConfig& c, const std::string& source) {
   };
   if (c.d_model <= 0 || c.n_layer <= 0 || c.vocab_size <= 0 || c.d_inner <= 0 || c.d_state <= 0) {
     return invalid("hidden size, layers, vocab size, inner size and state size must be positive");
+  }
+  // Bounds far past any real model, so that the sizes derived from these (parameters, state)
+  // stay inside 64 bits.
+  struct Bound {
+    const char* what;
+    int64_t value, limit;
+  };
+  for (const Bound& b :
+       {Bound{"hidden size", c.d_model, 1 << 20}, Bound{"inner size", c.d_inner, 1 << 20},
+        Bound{"vocab size", c.vocab_size, 1 << 24}, Bound{"layer count", c.n_layer, 1 << 12},
+        Bound{"state size", c.d_state, 1 << 12}, Bound{"time_step_rank", c.dt_rank, 1 << 20},
+        Bound{"num_heads", c.n_heads, 1 << 20}, Bound{"head_dim", c.head_dim, 1 << 20},
+        Bound{"n_groups", c.n_groups, 1 << 12}}) {
+    if (b.value > b.limit) {
+      return invalid(absl::StrCat(b.what, " ", b.value, " is too large (at most ", b.limit, ")"));
+    }
   }
   if (c.d_conv < 2 || c.d_conv > 8) return invalid("conv kernel must be between 2 and 8");
   if (c.architecture == Architecture::kMamba1) {

@@ -112,6 +112,25 @@ TEST(ModelConfigTest, NamesTheProblem) {
               "MLP");
 }
 
+// Absurd sizes are refused by name before anything multiplies them (found by fuzzing: products
+// of such sizes overflowed 64 bits).
+TEST(ModelConfigTest, RefusesSizesTooLargeToBeReal) {
+  json j = HfMamba();
+  j["hidden_size"] = int64_t{1} << 62;
+  ExpectError(j, "'hidden_size' is too large");
+  j = HfMamba();
+  j["hidden_size"] = int64_t{1} << 30;
+  j.erase("intermediate_size");
+  ExpectError(j, "hidden size 1073741824 is too large (at most 1048576)");
+  j = HfMamba();
+  j["num_hidden_layers"] = 100000;
+  ExpectError(j, "layer count 100000 is too large");
+  j = HfMamba2();
+  j["num_heads"] = int64_t{1} << 30;
+  j["head_dim"] = 1;
+  ExpectError(j, "num_heads 1073741824 is too large");
+}
+
 TEST(ModelConfigTest, PublishedShapesHaveTheirParameterCounts) {
   absl::StatusOr<ModelConfig> m130 = PublishedShape("mamba-130m");
   ASSERT_TRUE(m130.ok());

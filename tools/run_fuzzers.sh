@@ -41,14 +41,18 @@ read -r -a absl_libs <<< "$(pkg-config --libs absl_status absl_statusor absl_str
 engine_target token_draw token_draw
 engine_target session_codec session_codec -- "${absl_libs[@]}" $(pkg-config --libs zlib)
 engine_target safetensors safetensors dtype -- "${absl_libs[@]}"
+engine_target model_config model_config -- "${absl_libs[@]}"
 
 echo "run_fuzzers: tokenizer_fuzzer for ${seconds}s"
 "$out/tokenizer_fuzzer" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=6144 \
   -artifact_prefix="$out/" -print_final_stats=1 \
   "$out/corpus" tests/fuzz/seeds 2>&1 | tail -n 12
-for name in token_draw session_codec safetensors; do
+for name in token_draw session_codec safetensors model_config; do
   echo "run_fuzzers: ${name}_fuzzer for $((seconds / 2))s"
   mkdir -p "$out/corpus_$name"
+  seeds=()
+  [ -d "tests/fuzz/${name}_seeds" ] && seeds=("tests/fuzz/${name}_seeds")
   "$out/${name}_fuzzer" -max_total_time="$((seconds / 2))" -max_len=1024 -rss_limit_mb=2048 \
-    -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus_$name" 2>&1 | tail -n 12
+    -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus_$name" "${seeds[@]}" 2>&1 |
+    tail -n 12
 done
