@@ -42,12 +42,13 @@ engine_target token_draw token_draw
 engine_target session_codec session_codec -- "${absl_libs[@]}" $(pkg-config --libs zlib)
 engine_target safetensors safetensors dtype -- "${absl_libs[@]}"
 engine_target model_config model_config -- "${absl_libs[@]}"
+engine_target stop_strings stop_strings
 
 echo "run_fuzzers: tokenizer_fuzzer for ${seconds}s"
 "$out/tokenizer_fuzzer" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=6144 \
   -artifact_prefix="$out/" -print_final_stats=1 \
   "$out/corpus" tests/fuzz/seeds 2>&1 | tail -n 12
-for name in token_draw session_codec safetensors model_config; do
+for name in token_draw session_codec safetensors model_config stop_strings; do
   echo "run_fuzzers: ${name}_fuzzer for $((seconds / 2))s"
   mkdir -p "$out/corpus_$name"
   seeds=()
