@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang (AddressSanitizer + UndefinedBehaviorSanitizer) into
-# build-fuzz/ and runs each for a bounded time.
-#   tools/run_fuzzers.sh [SECONDS]   (default 20 per target)
+# Builds the libFuzzer targets (tests/fuzz/) with clang, AddressSanitizer and
+# UndefinedBehaviorSanitizer into build-fuzz/ and runs each for a bounded time; a finding fails
+# the script and leaves its input in build-fuzz/crash-*.
+#   tools/run_fuzzers.sh [SECONDS]   (the tokenizer for SECONDS, default 20; the others for half)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
