@@ -3,19 +3,13 @@
 // that parses has positive sizes whose derived sizes (state, projections, parameters) are
 // positive too. tools/run_fuzzers.sh builds and runs it.
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
 #include "engine/model_config.h"
 #include "nlohmann/json.hpp"
+#include "tests/fuzz/check.h"
 
-namespace {
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
-
-}  // namespace
+using ssm::fuzz::Check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const nlohmann::json json =

@@ -9,18 +9,16 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include "engine/safetensors.h"
 #include "nlohmann/json.hpp"
+#include "tests/fuzz/check.h"
+
+using ssm::fuzz::Check;
 
 namespace {
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 std::string BuiltFile(FuzzedDataProvider& in) {
   nlohmann::json header = nlohmann::json::object();

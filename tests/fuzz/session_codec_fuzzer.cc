@@ -8,20 +8,18 @@
 #include <zlib.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "engine/session_codec.h"
+#include "tests/fuzz/check.h"
+
+using ssm::fuzz::Check;
 
 namespace {
 
 constexpr uint64_t kFingerprint = 0x5353'4d53'0000'0001;
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 // The encoding of a snapshot drawn from the input, with some bytes changed and the trailing
 // CRC-32 recomputed.

@@ -11,6 +11,9 @@
 
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/utf8.h"
+#include "tests/fuzz/check.h"
+
+using ssm::fuzz::Check;
 
 namespace {
 
@@ -21,10 +24,6 @@ const ssm::Tokenizer& Load(const char* name) {
   if (!t.ok()) std::abort();
   keep.push_back(*std::move(t));
   return *keep.back();
-}
-
-void Check(bool condition) {
-  if (!condition) std::abort();
 }
 
 void CheckIncrementalDecode(const ssm::Tokenizer& tokenizer, const std::vector<int32_t>& ids) {
