@@ -24,6 +24,24 @@ __device__ __forceinline__ void Store(const ConvOutput& out, int64_t token, int6
 
 constexpr int kRunTokens = 8;  // consecutive tokens per thread in ConvTokens
 
+// One output: SiLU(bias + weights . inputs), inputs oldest first. Both kernels that compute
+// outputs go through it, so they compute the same function.
+template <int kKernel>
+__device__ __forceinline__ float ConvSilu(const float (&w)[kKernel], float bias,
+                                          const float (&inputs)[kKernel]) {
+  float acc = bias;
+#pragma unroll
+  for (int k = 0; k < kKernel; ++k) acc += w[k] * inputs[k];
+  return Silu(acc);
+}
+
+// Channel c's weights, kept in registers.
+template <int kKernel>
+__device__ __forceinline__ void LoadWeights(const float* weight, int64_t c, float (&w)[kKernel]) {
+#pragma unroll
+  for (int k = 0; k < kKernel; ++k) w[k] = weight[c * kKernel + k];
+}
+
 // grid: (runs of kRunTokens tokens, channel blocks). A thread computes one channel for a run of
 // consecutive tokens, sliding the kKernel inputs along in registers, so each input is read
 // about once rather than kKernel times; where a new sequence starts inside the run, the inputs
@@ -35,8 +53,7 @@ __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const
   const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
   if (c >= channels) return;
   float w[kKernel];
-#pragma unroll
-  for (int k = 0; k < kKernel; ++k) w[k] = weight[c * kKernel + k];
+  LoadWeights(weight, c, w);
   const float b = bias != nullptr ? bias[c] : 0.0f;
   const int first = blockIdx.x * kRunTokens;
   const int last = min(first + kRunTokens, step.num_tokens);
@@ -58,10 +75,7 @@ __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const
       for (int j = 0; j < kKernel - 1; ++j) inputs[j] = inputs[j + 1];
     }
     inputs[kKernel - 1] = x[static_cast<int64_t>(t) * ldx + c];
-    float acc = b;
-#pragma unroll
-    for (int k = 0; k < kKernel; ++k) acc += w[k] * inputs[k];
-    Store(out, t, c, Silu(acc));
+    Store(out, t, c, ConvSilu(w, b, inputs));
   }
 }
 
@@ -97,10 +111,9 @@ __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, con
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) inputs[j] = window[j * channels + c];
   inputs[kKernel - 1] = x[t * ldx + c];
-  float acc = bias != nullptr ? bias[c] : 0.0f;
-#pragma unroll
-  for (int k = 0; k < kKernel; ++k) acc += weight[c * kKernel + k] * inputs[k];
-  Store(out, t, c, Silu(acc));
+  float w[kKernel];
+  LoadWeights(weight, c, w);
+  Store(out, t, c, ConvSilu(w, bias != nullptr ? bias[c] : 0.0f, inputs));
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) window[j * channels + c] = inputs[j + 1];
 }
