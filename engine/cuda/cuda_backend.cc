@@ -232,7 +232,8 @@ absl::Status CudaBackend::CaptureDecodeGraphs() {
     const std::vector<SequenceInput> padding(
         bucket, SequenceInput{.slot = scratch_slot(), .tokens = kPaddingToken});
     const DeviceStep step = PackStep(padding);
-    for (Output output : {Output::kGreedyIds, Output::kDrawnIds, Output::kLogits}) {
+    // Steps that return logits serve only logprobs requests: their graphs wait for first use.
+    for (Output output : {Output::kGreedyIds, Output::kDrawnIds}) {
       if (absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output); !graph.ok()) {
         return graph.status();
       }

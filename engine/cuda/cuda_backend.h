@@ -32,9 +32,10 @@ struct CudaBackendOptions {
 // when the backend is made (workspaces grow only when a step is larger than any before). A step
 // copies its token ids and layout to the device in one transfer and its logits back in another;
 // everything between runs on one stream. A decode step (one token per sequence) is padded to a
-// bucket of batch sizes and replays that bucket's CUDA graph, captured when the backend is made
-// (after a workspace grows, which frees them, again on first use), so the host launches one
-// graph instead of ~15 kernels per layer. State and activations are fp32.
+// bucket of batch sizes and replays that bucket's CUDA graph (greedy and drawn ids captured when
+// the backend is made; logits, for logprobs, and any graph after a workspace grows, which frees
+// them, on first use), so the host launches one graph instead of ~15 kernels per layer. State and
+// activations are fp32.
 //
 // Threads: Forward runs on one thread (the engine's); the slot operations may come from others
 // for slots that are not in a running step, and use their own stream.
@@ -119,7 +120,8 @@ class CudaBackend : public Backend {
   void EnqueueStep(const DeviceStep& step, Output output);
   // The graph of a decode step of this many sequences and this output, captured on first use.
   absl::StatusOr<cudaGraphExec_t> DecodeGraph(const DeviceStep& step, Output output);
-  // Captures the graph of every decode bucket up to the pool's size, for both outputs.
+  // Captures the graph of every decode bucket up to the pool's size, for the outputs that
+  // return ids.
   absl::Status CaptureDecodeGraphs();
   // The slot after the pool's last, where padding sequences run: no session owns it.
   int scratch_slot() const { return num_slots_; }
