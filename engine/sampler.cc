@@ -1,8 +1,7 @@
 #include "engine/sampler.h"
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <random>
 #include <span>
-#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
