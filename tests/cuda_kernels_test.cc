@@ -83,8 +83,9 @@ TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(11);
   std::vector<GemvCase> cases;
-  for (int64_t rows : {1, 37, 1024}) {
-    for (int64_t cols : {8, 136, 2048}) {
+  // Row and column counts that give each number of warps per row (1 to 8), partial blocks too.
+  for (int64_t rows : {1, 37, 1024, 4099}) {
+    for (int64_t cols : {8, 136, 2048, 4096}) {
       for (int64_t tokens : {1, 2}) {
         for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
           for (int flags = 0; flags < 8; ++flags) {

@@ -35,25 +35,30 @@ __device__ __forceinline__ float Dot8(uint4 packed, const float* x, float& squar
          w3.x * hi.z + w3.y * hi.w;
 }
 
-template <typename T, int kTokens, bool kNormalize>
+// kWarpsPerRow warps share each output row, each taking every kWarpsPerRow-th run of 32 loads:
+// a short row (out_proj's, x_proj's) is then one round of loads per lane, and a matrix of few
+// rows (x_proj: dt_rank + 2 d_state) still has enough warps to fill the GPU.
+template <typename T, int kTokens, bool kNormalize, int kWarpsPerRow>
 __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                          const float* bias, float* out, int64_t ldo, bool accumulate, float eps) {
-  const int lane = threadIdx.x % 32;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (row >= rows) return;  // a whole warp leaves together
-  const uint4* weights = reinterpret_cast<const uint4*>(w + row * cols);
-  const int64_t loads = cols / kPerLoad;
+  constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int part = warp % kWarpsPerRow, row_in_block = warp / kWarpsPerRow;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + row_in_block;
+  const bool active = row < rows;  // inactive warps still meet at the barrier below
+  const uint4* weights = reinterpret_cast<const uint4*>(w + (active ? row : 0) * cols);
+  const int64_t loads = active ? cols / kPerLoad : 0;
   float acc[kTokens] = {}, squares[kTokens] = {};
-  for (int64_t base = lane; base < loads; base += 32 * kUnroll) {
+  for (int64_t base = part * 32 + lane; base < loads; base += 32 * kWarpsPerRow * kUnroll) {
     uint4 packed[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t i = base + u * 32;
+      const int64_t i = base + u * 32 * kWarpsPerRow;
       packed[u] = i < loads ? __ldg(weights + i) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t i = base + u * 32;
+      const int64_t i = base + u * 32 * kWarpsPerRow;
       if (i >= loads) break;
 #pragma unroll
       for (int t = 0; t < kTokens; ++t) {
@@ -67,11 +72,28 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
       acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
       if constexpr (kNormalize) squares[t] += __shfl_xor_sync(0xffffffffu, squares[t], offset);
     }
-    if constexpr (kNormalize) acc[t] *= rsqrtf(squares[t] / cols + eps);
   }
-  if (lane == 0) {
+  if constexpr (kWarpsPerRow > 1) {  // the row's parts meet in shared memory
+    __shared__ float parts[kWarps][2 * kTokens];
+    if (lane == 0) {
+#pragma unroll
+      for (int t = 0; t < kTokens; ++t)
+        parts[warp][t] = acc[t], parts[warp][kTokens + t] = squares[t];
+    }
+    __syncthreads();
+    if (part != 0) return;
 #pragma unroll
     for (int t = 0; t < kTokens; ++t) {
+      for (int p = 1; p < kWarpsPerRow; ++p) {
+        acc[t] += parts[warp + p][t];
+        squares[t] += parts[warp + p][kTokens + t];
+      }
+    }
+  }
+  if (lane == 0 && active) {
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+      if constexpr (kNormalize) acc[t] *= rsqrtf(squares[t] / cols + eps);
       float v = acc[t] + (bias != nullptr ? bias[row] : 0.0f);
       float& o = out[t * ldo + row];
       o = accumulate ? o + v : v;
@@ -79,7 +101,41 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
   }
 }
 
-// Launches GemvRows<T, tokens, normalize> for arguments known only at run time.
+// Warps per output row: enough that a lane's share of a row is one round of loads, and that
+// the matrix has at least kEnoughWarps warps in all (~31 per SM on an H200), at most kWarps.
+int WarpsPerRow(int64_t rows, int64_t cols) {
+  constexpr int64_t kEnoughWarps = 4096;
+  int warps = 1;
+  while (warps < kWarps &&
+         (cols > warps * 32 * kPerLoad * kUnroll || rows * warps < kEnoughWarps)) {
+    warps *= 2;
+  }
+  return warps;
+}
+
+template <typename T, int kTokens, bool kNormalize>
+void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
+                const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
+                cudaStream_t stream) {
+  const int warps_per_row = WarpsPerRow(rows, cols);
+  const int rows_per_block = kWarps / warps_per_row;
+  const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
+  auto launch = [&](auto kernel) {
+    kernel<<<blocks, kThreads, 0, stream>>>(w, rows, cols, x, ldx, bias, out, ldo, accumulate, eps);
+  };
+  switch (warps_per_row) {
+    case 1:
+      return launch(GemvRows<T, kTokens, kNormalize, 1>);
+    case 2:
+      return launch(GemvRows<T, kTokens, kNormalize, 2>);
+    case 4:
+      return launch(GemvRows<T, kTokens, kNormalize, 4>);
+    default:
+      return launch(GemvRows<T, kTokens, kNormalize, 8>);
+  }
+}
+
+// Launches GemvRows<T, tokens, normalize, ...> for arguments known only at run time.
 template <typename T, int kTokens = 1>
 void LaunchGemv(int64_t tokens, const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                 const float* bias, float* out, int64_t ldo, bool accumulate,
@@ -89,13 +145,12 @@ void LaunchGemv(int64_t tokens, const T* w, int64_t rows, int64_t cols, const fl
       return LaunchGemv<T, kTokens + 1>(tokens, w, rows, cols, x, ldx, bias, out, ldo, accumulate,
                                         normalize, stream);
     }
-    const int blocks = static_cast<int>((rows + kWarps - 1) / kWarps);
     if (normalize.enabled) {
-      GemvRows<T, kTokens, true><<<blocks, kThreads, 0, stream>>>(w, rows, cols, x, ldx, bias, out,
-                                                                  ldo, accumulate, normalize.eps);
+      LaunchRows<T, kTokens, true>(w, rows, cols, x, ldx, bias, out, ldo, accumulate, normalize.eps,
+                                   stream);
     } else {
-      GemvRows<T, kTokens, false><<<blocks, kThreads, 0, stream>>>(w, rows, cols, x, ldx, bias, out,
-                                                                   ldo, accumulate, 0.0f);
+      LaunchRows<T, kTokens, false>(w, rows, cols, x, ldx, bias, out, ldo, accumulate, 0.0f,
+                                    stream);
     }
   }
 }

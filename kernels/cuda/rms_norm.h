@@ -16,12 +16,12 @@ namespace ssm::kernels::cuda {
 void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
              float eps, void* out, ElementType out_type, cudaStream_t stream);
 
-// Mamba-2's gated RMSNorm of y [tokens, width] (row stride ldy; used as scratch) into out (row
-// stride ldo, of out_type; may be y itself when that is fp32):
+// Mamba-2's gated RMSNorm of y [tokens, width] (row stride ldy) into out (row stride ldo, of
+// out_type; may be y itself when that is fp32):
 //   out = rmsnorm_per_group(y * silu(z)) * weight, groups of group_size consecutive channels,
 // with z [tokens, width] at row stride ldz.
-void GatedRmsNorm(float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens, int64_t width,
-                  int64_t group_size, const float* weight, float eps, void* out,
+void GatedRmsNorm(const float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens,
+                  int64_t width, int64_t group_size, const float* weight, float eps, void* out,
                   ElementType out_type, int64_t ldo, cudaStream_t stream);
 
 }  // namespace ssm::kernels::cuda
