@@ -6,14 +6,11 @@
 namespace ssm::kernels::cuda {
 namespace {
 
-// Enough threads that a row of a few thousand channels takes each thread a handful of
-// elements: at batch 1 a norm is one block, and its time is the chain of its loads.
-constexpr int kThreads = 1024;
-using BlockSum = cub::BlockReduce<float, kThreads>;
-
 // The sum of a value per thread over the block, broadcast to every thread.
+template <int kThreads>
 __device__ float BlockTotal(float partial) {
-  __shared__ BlockSum::TempStorage storage;
+  using BlockSum = cub::BlockReduce<float, kThreads>;
+  __shared__ typename BlockSum::TempStorage storage;
   __shared__ float total;
   const float sum = BlockSum(storage).Sum(partial);
   if (threadIdx.x == 0) total = sum;
@@ -22,16 +19,17 @@ __device__ float BlockTotal(float partial) {
 }
 
 // One block per output row.
+constexpr int kRowThreads = 256;
 __global__ void RmsNormRows(const float* x, const int32_t* rows, int64_t width, const float* weight,
                             float eps, void* out, ElementType out_type) {
   const int64_t row = rows != nullptr ? rows[blockIdx.x] : blockIdx.x;
   const float* in = x + row * width;
   float squares = 0.0f;
 #pragma unroll 4
-  for (int64_t i = threadIdx.x; i < width; i += kThreads) squares += in[i] * in[i];
-  const float scale = rsqrtf(BlockTotal(squares) / width + eps);
+  for (int64_t i = threadIdx.x; i < width; i += kRowThreads) squares += in[i] * in[i];
+  const float scale = rsqrtf(BlockTotal<kRowThreads>(squares) / width + eps);
   const int64_t first = static_cast<int64_t>(blockIdx.x) * width;
-  for (int64_t i = threadIdx.x; i < width; i += kThreads) {
+  for (int64_t i = threadIdx.x; i < width; i += kRowThreads) {
     StoreAs(out, first + i, out_type, in[i] * scale * (weight != nullptr ? weight[i] : 1.0f));
   }
 }
@@ -40,6 +38,7 @@ __global__ void RmsNormRows(const float* x, const int32_t* rows, int64_t width, 
 // (their inputs are in L1 by then), scaled. The first loop only loads, so its loads go out
 // together: when it wrote the gated values back into y, each iteration's loads waited for the
 // previous store, and the kernel took ~20 us at any batch (H200, 4,096 channels).
+template <int kThreads>
 __global__ void GatedRmsNormGroups(const float* y, int64_t ldy, const float* z, int64_t ldz,
                                    int64_t group_size, const float* weight, float eps, void* out,
                                    ElementType out_type, int64_t ldo) {
@@ -52,7 +51,7 @@ __global__ void GatedRmsNormGroups(const float* y, int64_t ldy, const float* z, 
     const float gated = v[i] * Silu(gate[i]);
     squares += gated * gated;
   }
-  const float scale = rsqrtf(BlockTotal(squares) / group_size + eps);
+  const float scale = rsqrtf(BlockTotal<kThreads>(squares) / group_size + eps);
   for (int64_t i = threadIdx.x; i < group_size; i += kThreads) {
     StoreAs(out, token * ldo + first + i, out_type,
             v[i] * Silu(gate[i]) * scale * weight[first + i]);
@@ -63,15 +62,24 @@ __global__ void GatedRmsNormGroups(const float* y, int64_t ldy, const float* z, 
 
 void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
              float eps, void* out, ElementType out_type, cudaStream_t stream) {
-  RmsNormRows<<<num_rows, kThreads, 0, stream>>>(x, rows, width, weight, eps, out, out_type);
+  RmsNormRows<<<num_rows, kRowThreads, 0, stream>>>(x, rows, width, weight, eps, out, out_type);
 }
 
 void GatedRmsNorm(const float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens,
                   int64_t width, int64_t group_size, const float* weight, float eps, void* out,
                   ElementType out_type, int64_t ldo, cudaStream_t stream) {
   const dim3 grid(num_tokens, width / group_size);
-  GatedRmsNormGroups<<<grid, kThreads, 0, stream>>>(y, ldy, z, ldz, group_size, weight, eps, out,
-                                                    out_type, ldo);
+  // A few blocks (a decode step of a small batch) take a thread per few elements, so that each
+  // block's chain of loads is short; many blocks run best smaller (with 1,024 threads,
+  // RmsNormRows over a prefill's 8,192 rows took 2.6x as long).
+  constexpr unsigned kFewBlocks = 256;
+  if (grid.x * grid.y < kFewBlocks) {
+    GatedRmsNormGroups<1024>
+        <<<grid, 1024, 0, stream>>>(y, ldy, z, ldz, group_size, weight, eps, out, out_type, ldo);
+  } else {
+    GatedRmsNormGroups<256>
+        <<<grid, 256, 0, stream>>>(y, ldy, z, ldz, group_size, weight, eps, out, out_type, ldo);
+  }
 }
 
 }  // namespace ssm::kernels::cuda
