@@ -377,10 +377,10 @@ int main(int argc, char** argv) {
     }
     credentials = grpc::SslCredentials(options);
   }
+  if (bench->parsed()) return ssm::bench::RunBench(target, credentials, bench_options);
   auto channel = grpc::CreateChannel(target, credentials);
   if (health->parsed()) return Health(channel);
   if (session->parsed()) return Session(channel, action, session_id);
-  if (bench->parsed()) return ssm::bench::RunBench(channel, bench_options);
   if (chat->parsed()) return Chat(channel, f);
   return Generate(channel, f);
 }

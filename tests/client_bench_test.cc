@@ -65,8 +65,8 @@ class ClientBenchTest : public ::testing::Test {
 TEST_F(ClientBenchTest, CountsAreExactAndPercentilesOrdered) {
   StartServer({"--slots", "8"});
   const nlohmann::json r = Bench(
-      "--concurrency 4 --num-requests 12 --input-len 20 --output-len 9 --ignore-eos "
-      "--warmup-requests 3 --temperature 0.8 --top-p 0.9 --top-k 40 --min-p 0.01");
+      "--concurrency 4 --connections 3 --num-requests 12 --input-len 20 --output-len 9 "
+      "--ignore-eos --warmup-requests 3 --temperature 0.8 --top-p 0.9 --top-k 40 --min-p 0.01");
   ASSERT_FALSE(r.is_discarded());
   EXPECT_EQ(r["completed"], 12);  // warm-up requests not counted
   EXPECT_EQ(r["failed"], 0);

@@ -31,6 +31,11 @@ CLI::App* AddBenchCommand(CLI::App& app, Options& o) {
   bench->add_option("--concurrency", o.concurrency, "Closed loop: requests in flight")
       ->check(CLI::Range(1, 100000));
   bench
+      ->add_option("--connections", o.connections,
+                   "Spread the streams over this many connections (one connection's messages "
+                   "are read on one thread at a time)")
+      ->check(CLI::Range(1, 1024));
+  bench
       ->add_option("--request-rate", o.request_rate,
                    "Open loop: requests per second, arriving as a Poisson process")
       ->check(CLI::NonNegativeNumber);
@@ -91,12 +96,21 @@ CLI::App* AddBenchCommand(CLI::App& app, Options& o) {
   return bench;
 }
 
-int RunBench(const std::shared_ptr<grpc::Channel>& channel, const Options& options) {
-  auto stub = v1::Inference::NewStub(channel);
+int RunBench(const std::string& target,
+             const std::shared_ptr<grpc::ChannelCredentials>& credentials, const Options& options) {
+  // Channels with the same target and arguments share one connection unless each keeps its own
+  // subchannel pool.
+  std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;
+  for (int i = 0; i < options.connections; ++i) {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    stubs.push_back(
+        v1::Inference::NewStub(grpc::CreateCustomChannel(target, credentials, arguments)));
+  }
   grpc::ClientContext context;
   client::AddCallMetadata(context, client::BearerToken());
   v1::ModelInfo model;
-  if (grpc::Status status = stub->GetModelInfo(&context, {}, &model); !status.ok()) {
+  if (grpc::Status status = stubs[0]->GetModelInfo(&context, {}, &model); !status.ok()) {
     std::fprintf(stderr, "ssm-client bench: cannot reach the server: %s\n",
                  status.error_message().c_str());
     return 1;
@@ -113,7 +127,7 @@ int RunBench(const std::shared_ptr<grpc::Channel>& channel, const Options& optio
     }
   }
   Workload workload(options, model.vocab_size(), std::move(prompts));
-  LoadGenerator generator(*stub, options, workload, client::BearerToken());
+  LoadGenerator generator(stubs, options, workload, client::BearerToken());
   const std::vector<double> rates =
       options.sweep_rates.empty() ? std::vector<double>{options.request_rate} : options.sweep_rates;
   std::vector<nlohmann::json> reports;

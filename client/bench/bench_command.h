@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "client/bench/options.h"
@@ -13,9 +14,10 @@ namespace ssm::bench {
 // Registers `ssm-client bench` and its flags (with the metric definitions in its help).
 CLI::App* AddBenchCommand(CLI::App& app, Options& options);
 
-// Runs the benchmark (or the sweep) against the server behind `channel`; prints the table(s),
-// writes the files asked for; returns the exit code.
-int RunBench(const std::shared_ptr<grpc::Channel>& channel, const Options& options);
+// Runs the benchmark (or the sweep) against the server at `target` over options.connections
+// connections; prints the table(s), writes the files asked for; returns the exit code.
+int RunBench(const std::string& target,
+             const std::shared_ptr<grpc::ChannelCredentials>& credentials, const Options& options);
 
 }  // namespace ssm::bench
 

@@ -44,9 +44,12 @@ v1::GenerateRequest ToRequest(const RequestSpec& spec, const Options& options,
 
 }  // namespace
 
-LoadGenerator::LoadGenerator(v1::Inference::Stub& stub, const Options& options, Workload& workload,
-                             std::string bearer_token)
-    : stub_(stub), options_(options), workload_(workload), bearer_token_(std::move(bearer_token)) {}
+LoadGenerator::LoadGenerator(const std::vector<std::unique_ptr<v1::Inference::Stub>>& stubs,
+                             const Options& options, Workload& workload, std::string bearer_token)
+    : stubs_(stubs),
+      options_(options),
+      workload_(workload),
+      bearer_token_(std::move(bearer_token)) {}
 
 void LoadGenerator::Reset(int request_budget) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -71,7 +74,8 @@ bool LoadGenerator::Reserve() {
 }
 
 void LoadGenerator::Send(const RequestSpec& spec, const std::string& session, int turn, int lane) {
-  TimedStream::Start(stub_, ToRequest(spec, options_, session), bearer_token_, turn,
+  v1::Inference::Stub& stub = *stubs_[sent_++ % stubs_.size()];
+  TimedStream::Start(stub, ToRequest(spec, options_, session), bearer_token_, turn,
                      [this, lane](RequestRecord record) { OnDone(std::move(record), lane); });
 }
 
@@ -123,7 +127,7 @@ absl::StatusOr<std::vector<std::string>> LoadGenerator::CreateSessions(int count
     request.set_id(client::NewSessionId());
     client::AddCallMetadata(context, bearer_token_, request.id());
     v1::Session session;
-    const grpc::Status status = stub_.CreateSession(&context, request, &session);
+    const grpc::Status status = stubs_[0]->CreateSession(&context, request, &session);
     if (!status.ok()) {
       DeleteSessions(sessions);
       return absl::Status(
@@ -142,7 +146,7 @@ void LoadGenerator::DeleteSessions(const std::vector<std::string>& sessions) {
     v1::DeleteSessionRequest request;
     request.set_id(id);
     v1::DeleteSessionResponse response;
-    stub_.DeleteSession(&context, request, &response);  // best effort: they also expire
+    stubs_[0]->DeleteSession(&context, request, &response);  // best effort: they also expire
   }
 }
 

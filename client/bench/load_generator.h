@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -21,15 +22,15 @@ struct RunResult {
   double client_cpu_seconds = 0;       // this process's CPU time (user + system) meanwhile
 };
 
-// Drives a server with streaming Generate calls, all in flight at once on one channel (gRPC's
-// callback API; no thread per request):
+// Drives a server with streaming Generate calls, all in flight at once, spread in turn over the
+// stubs' channels (gRPC's callback API; no thread per request):
 //   closed loop: `concurrency` lanes, each sending its next request when the last one ends;
 //     with turns > 1 each lane plays users who keep a session for `turns` requests;
 //   open loop: requests sent at gamma-distributed intervals whatever is still running.
 class LoadGenerator {
  public:
-  LoadGenerator(v1::Inference::Stub& stub, const Options& options, Workload& workload,
-                std::string bearer_token);
+  LoadGenerator(const std::vector<std::unique_ptr<v1::Inference::Stub>>& stubs,
+                const Options& options, Workload& workload, std::string bearer_token);
 
   // One measured run (after the warm-up requests, if any); rate 0 is the closed loop.
   absl::StatusOr<RunResult> Run(double rate);
@@ -51,7 +52,8 @@ class LoadGenerator {
   void DeleteSessions(const std::vector<std::string>& sessions);
   void ShowProgress(bool final);
 
-  v1::Inference::Stub& stub_;
+  const std::vector<std::unique_ptr<v1::Inference::Stub>>& stubs_;
+  std::atomic<uint64_t> sent_{0};  // streams started: picks each one's channel in turn
   Options options_;
   Workload& workload_;
   std::string bearer_token_;

@@ -10,6 +10,9 @@ namespace ssm::bench {
 struct Options {
   // Load: closed loop (concurrency) unless a request rate is given (open loop).
   int concurrency = 1;
+  // HTTP/2 connections the streams are spread over: gRPC reads one connection's messages on one
+  // thread at a time, so a single connection caps the client at about one core.
+  int connections = 4;
   double request_rate = 0;  // requests per second; 0: closed loop
   double burstiness = 1;    // gamma shape of the gaps between arrivals; 1 is Poisson
   std::vector<double> sweep_rates;
