@@ -18,9 +18,17 @@ __device__ __forceinline__ float StepSize(float raw_dt, float dt_bias, const Sca
 }
 
 // exp(dt * A), with A given as A * log2(e) (scaled once when a kernel loads it): a multiply and
-// the hardware's exp2.
+// the hardware's exp2, flushing results below 2^-126 to zero. exp2f compiles to the
+// denormal-preserving ex2.approx.f32, which ptxas wraps in a range check and conditional
+// rescaling; the prefill scans, where an exp2 per state element and token is most of the work,
+// are bound by instruction issue (docs/benchmarks.md), so each update's instructions count. A
+// decay that small is zero for any purpose here.
 constexpr float kLog2e = 1.4426950408889634f;
-__device__ __forceinline__ float Decay(float dt, float a_log2e) { return exp2f(dt * a_log2e); }
+__device__ __forceinline__ float Decay(float dt, float a_log2e) {
+  float decay;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(decay) : "f"(dt * a_log2e));
+  return decay;
+}
 
 // y = (C . state + D * x), gated by silu(z) when the model has a gate (Mamba-1).
 __device__ __forceinline__ float Output(float dot, float D, float x, float gate,
