@@ -77,8 +77,10 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
     __shared__ float parts[kWarps][2 * kTokens];
     if (lane == 0) {
 #pragma unroll
-      for (int t = 0; t < kTokens; ++t)
-        parts[warp][t] = acc[t], parts[warp][kTokens + t] = squares[t];
+      for (int t = 0; t < kTokens; ++t) {
+        parts[warp][t] = acc[t];
+        parts[warp][kTokens + t] = squares[t];
+      }
     }
     __syncthreads();
     if (part != 0) return;
