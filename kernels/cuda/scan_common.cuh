@@ -1,8 +1,9 @@
 #ifndef SSM_KERNELS_CUDA_SCAN_COMMON_CUH_
 #define SSM_KERNELS_CUDA_SCAN_COMMON_CUH_
 
-// What the scan's kernels share (selective_scan.cu, ssd_chunks.cu): the step size, the decay,
-// and the chunked scan's workspace. Internal to kernels/cuda.
+// What the scan's kernels share (selective_scan.cu, scan_one_token.cu, scan_chunk_rows.cu,
+// ssd_chunks.cu): the step size, the decay, the chunked scan's workspace, and loading and storing
+// runs of state. Internal to kernels/cuda.
 #include <cstdint>
 
 #include "kernels/cuda/numeric.cuh"
@@ -65,6 +66,124 @@ inline ChunkWorkspace SplitWorkspace(const ScanArgs& a, int64_t tokens, int64_t 
   float* states = a.workspace;
   float* dt_sums = states + entries * a.rows * a.d_state;
   return {states, dt_sums, dt_sums + entries * Heads(a)};
+}
+
+// A row's dot product C . state, summed over the kLanes lanes that hold parts of it.
+template <int kLanes>
+__device__ __forceinline__ float SumOverLanes(float partial) {
+#pragma unroll
+  for (int offset = kLanes / 2; offset > 0; offset /= 2) {
+    partial += __shfl_xor_sync(0xffffffffu, partial, offset, kLanes);
+  }
+  return partial;
+}
+
+// What a block of ScanRows scans: a whole sequence, continuing its slot's state (kWhole), or one
+// chunk of kScanChunkTokens tokens of it (blockIdx.z), either from a zero state, keeping only the
+// chunk's final state and its summed step sizes (kChunkEnds), or from the chunk's true start
+// state, keeping only the outputs (kChunkOutputs).
+enum class Span { kWhole, kChunkEnds, kChunkOutputs };
+
+// A run of kCount consecutive floats, in 16-byte loads where the address allows it (the flag
+// is the same for every thread of a launch, so the branch does not diverge).
+template <int kCount>
+__device__ __forceinline__ void LoadRun(const float* p, bool vector, float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const float4 q = reinterpret_cast<const float4*>(p)[i];
+      v[4 * i] = q.x, v[4 * i + 1] = q.y, v[4 * i + 2] = q.z, v[4 * i + 3] = q.w;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) v[i] = p[i];
+  }
+}
+
+template <int kCount>
+__device__ __forceinline__ void StoreRun(float* p, bool vector, const float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      reinterpret_cast<float4*>(p)[i] =
+          make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) p[i] = v[i];
+  }
+}
+
+// The same for a state stored in bf16: four values per 8-byte access, widened to fp32 for the
+// math and rounded to nearest on the way back.
+template <int kCount>
+__device__ __forceinline__ void LoadRun(const __nv_bfloat16* p, bool vector, float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const uint2 q = reinterpret_cast<const uint2*>(p)[i];
+      const float2 low = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&q.x));
+      const float2 high = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&q.y));
+      v[4 * i] = low.x, v[4 * i + 1] = low.y, v[4 * i + 2] = high.x, v[4 * i + 3] = high.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) v[i] = __bfloat162float(p[i]);
+  }
+}
+
+template <int kCount>
+__device__ __forceinline__ void StoreRun(__nv_bfloat16* p, bool vector, const float (&v)[kCount]) {
+  if (kCount % 4 == 0 && vector) {
+#pragma unroll
+    for (int i = 0; i < kCount / 4; ++i) {
+      const __nv_bfloat162 low = __floats2bfloat162_rn(v[4 * i], v[4 * i + 1]);
+      const __nv_bfloat162 high = __floats2bfloat162_rn(v[4 * i + 2], v[4 * i + 3]);
+      uint2 q;
+      q.x = *reinterpret_cast<const unsigned*>(&low);
+      q.y = *reinterpret_cast<const unsigned*>(&high);
+      reinterpret_cast<uint2*>(p)[i] = q;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) p[i] = __float2bfloat16_rn(v[i]);
+  }
+}
+
+// A of a thread's kCount consecutive state elements from `first` (one per state, or the head's
+// one), scaled by log2(e) for Decay.
+template <int kCount>
+__device__ __forceinline__ void LoadDecayRates(const ScanArgs& a, int64_t head, int states,
+                                               int first, bool vector, float (&A)[kCount]) {
+  if (a.a_per_state) {
+    LoadRun(a.A + head * states + first, vector, A);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i) A[i] = a.A[head];
+  }
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) A[i] *= kLog2e;
+}
+
+// Where a slot's SSM state for `layer` starts, stored as StateT (after the fp32 conv window).
+template <typename StateT>
+__device__ __forceinline__ StateT* SlotState(const StatePool& pool, int32_t slot, int64_t layer,
+                                             int64_t conv_floats) {
+  return reinterpret_cast<StateT*>(pool.Layer(slot, layer) + conv_floats);
+}
+
+// Which runs of a thread's kPerLane consecutive state elements (and B, C, A values) may be loaded
+// 16 bytes (bf16 state: 8 bytes) at a time: the same for every thread of a launch.
+struct VectorRuns {
+  bool state, bc, A;
+};
+
+template <int kPerLane>
+inline VectorRuns VectorRunsFor(const StatePool& pool, int64_t conv_floats, const ScanArgs& args) {
+  return {.state = Aligned16(pool.base) &&
+                   (pool.slot_floats | pool.layer_floats | conv_floats | kPerLane) % 4 == 0,
+          .bc = Aligned16(args.B) && Aligned16(args.C) && args.ldbc % 4 == 0,
+          .A = Aligned16(args.A)};
 }
 
 }  // namespace ssm::kernels::cuda
