@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/numeric.cuh"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ssm::kernels::cuda {
 namespace {
@@ -106,14 +107,19 @@ __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, con
   if (c >= channels) return;
   const int s = blockIdx.x;
   const int64_t t = step.seq_begin[s];
+  // The window (this kernel's own output, a step ago) and the weights go out before the wait;
+  // x is the previous kernel's.
   float* window = pool.Layer(step.seq_slot[s], layer);
   float inputs[kKernel];
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) inputs[j] = window[j * channels + c];
-  inputs[kKernel - 1] = x[t * ldx + c];
   float w[kKernel];
   LoadWeights(weight, c, w);
-  Store(out, t, c, ConvSilu(w, bias != nullptr ? bias[c] : 0.0f, inputs));
+  const float b = bias != nullptr ? bias[c] : 0.0f;
+  WaitForPreviousKernel();
+  LetNextKernelStart();
+  inputs[kKernel - 1] = x[t * ldx + c];
+  Store(out, t, c, ConvSilu(w, b, inputs));
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) window[j * channels + c] = inputs[j + 1];
 }
@@ -137,8 +143,8 @@ void CausalConv1dSilu(const StepLayout& step, const StatePool& pool, int64_t lay
   WithKernelSize(kernel, [&](auto kernel_size) {
     constexpr int kKernel = decltype(kernel_size)::value;
     if (step.num_tokens == step.num_sequences) {  // every sequence has exactly one token
-      ConvOneToken<kKernel><<<dim3(step.num_sequences, channel_blocks), kThreads, 0, stream>>>(
-          step, pool, layer, x, ldx, channels, weight, bias, out);
+      LaunchOverlapped(ConvOneToken<kKernel>, dim3(step.num_sequences, channel_blocks), kThreads, 0,
+                       stream, step, pool, layer, x, ldx, channels, weight, bias, out);
       return;
     }
     const int runs = (step.num_tokens + kRunTokens - 1) / kRunTokens;

@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/numeric.cuh"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ssm::kernels::cuda {
 namespace {
@@ -49,13 +50,21 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
   const uint4* weights = reinterpret_cast<const uint4*>(w + (active ? row : 0) * cols);
   const int64_t loads = active ? cols / kPerLoad : 0;
   float acc[kTokens] = {}, squares[kTokens] = {};
-  for (int64_t base = part * 32 + lane; base < loads; base += 32 * kWarpsPerRow * kUnroll) {
-    uint4 packed[kUnroll];
+  auto load_round = [&](int64_t base, uint4(&packed)[kUnroll]) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = base + u * 32 * kWarpsPerRow;
       packed[u] = i < loads ? __ldg(weights + i) : make_uint4(0, 0, 0, 0);
     }
+  };
+  // The matrix is no kernel's output: its first round of loads goes out before the wait.
+  const int64_t first = part * 32 + lane;
+  uint4 packed[kUnroll];
+  load_round(first, packed);
+  WaitForPreviousKernel();
+  LetNextKernelStart();
+  for (int64_t base = first; base < loads; base += 32 * kWarpsPerRow * kUnroll) {
+    if (base != first) load_round(base, packed);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t i = base + u * 32 * kWarpsPerRow;
@@ -123,7 +132,8 @@ void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t 
   const int rows_per_block = kWarps / warps_per_row;
   const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
   auto launch = [&](auto kernel) {
-    kernel<<<blocks, kThreads, 0, stream>>>(w, rows, cols, x, ldx, bias, out, ldo, accumulate, eps);
+    LaunchOverlapped(kernel, blocks, kThreads, 0, stream, w, rows, cols, x, ldx, bias, out, ldo,
+                     accumulate, eps);
   };
   switch (warps_per_row) {
     case 1:

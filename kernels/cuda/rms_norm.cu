@@ -1,6 +1,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/cuda/numeric.cuh"
+#include "kernels/cuda/overlapped_launch.cuh"
 #include "kernels/cuda/rms_norm.h"
 
 namespace ssm::kernels::cuda {
@@ -22,6 +23,8 @@ __device__ float BlockTotal(float partial) {
 constexpr int kRowThreads = 256;
 __global__ void RmsNormRows(const float* x, const int32_t* rows, int64_t width, const float* weight,
                             float eps, void* out, ElementType out_type) {
+  WaitForPreviousKernel();  // nothing to load before it but a row index
+  LetNextKernelStart();
   const int64_t row = rows != nullptr ? rows[blockIdx.x] : blockIdx.x;
   const float* in = x + row * width;
   float squares = 0.0f;
@@ -42,6 +45,8 @@ template <int kThreads>
 __global__ void GatedRmsNormGroups(const float* y, int64_t ldy, const float* z, int64_t ldz,
                                    int64_t group_size, const float* weight, float eps, void* out,
                                    ElementType out_type, int64_t ldo) {
+  WaitForPreviousKernel();  // y and z are the previous kernels'
+  LetNextKernelStart();
   const int64_t token = blockIdx.x, first = blockIdx.y * group_size;
   const float* v = y + token * ldy + first;
   const float* gate = z + token * ldz + first;
@@ -62,7 +67,8 @@ __global__ void GatedRmsNormGroups(const float* y, int64_t ldy, const float* z, 
 
 void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
              float eps, void* out, ElementType out_type, cudaStream_t stream) {
-  RmsNormRows<<<num_rows, kRowThreads, 0, stream>>>(x, rows, width, weight, eps, out, out_type);
+  LaunchOverlapped(RmsNormRows, num_rows, kRowThreads, 0, stream, x, rows, width, weight, eps, out,
+                   out_type);
 }
 
 void GatedRmsNorm(const float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens,
@@ -73,12 +79,14 @@ void GatedRmsNorm(const float* y, int64_t ldy, const float* z, int64_t ldz, int 
   // block's chain of loads is short; many blocks run best smaller (with 1,024 threads,
   // RmsNormRows over a prefill's 8,192 rows took 2.6x as long).
   constexpr unsigned kFewBlocks = 256;
+  auto launch = [&](auto kernel, int threads) {
+    LaunchOverlapped(kernel, grid, threads, 0, stream, y, ldy, z, ldz, group_size, weight, eps, out,
+                     out_type, ldo);
+  };
   if (grid.x * grid.y < kFewBlocks) {
-    GatedRmsNormGroups<1024>
-        <<<grid, 1024, 0, stream>>>(y, ldy, z, ldz, group_size, weight, eps, out, out_type, ldo);
+    launch(GatedRmsNormGroups<1024>, 1024);
   } else {
-    GatedRmsNormGroups<256>
-        <<<grid, 256, 0, stream>>>(y, ldy, z, ldz, group_size, weight, eps, out, out_type, ldo);
+    launch(GatedRmsNormGroups<256>, 256);
   }
 }
 

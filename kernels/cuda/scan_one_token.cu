@@ -2,6 +2,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/numeric.cuh"
+#include "kernels/cuda/overlapped_launch.cuh"
 #include "kernels/cuda/scan_common.cuh"
 #include "kernels/cuda/scan_passes.h"
 
@@ -48,6 +49,10 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
       for (int i = 0; i < 4; ++i) h[j][i] = 0.0f;
     }
   }
+  // The state is only this kernel's output (a step ago): its loads went out before the wait;
+  // B, C, dt and x are the previous kernels'.
+  WaitForPreviousKernel();
+  LetNextKernelStart();
   float dot[kRuns];
 #pragma unroll
   for (int j = 0; j < kRuns; ++j) {
@@ -101,14 +106,14 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   const int64_t elements = args.rows * kStates;
   const int64_t big_blocks = (elements + 4 * kSmallElements - 1) / (4 * kSmallElements);
   if (big_blocks * step.num_sequences >= kManyBlocks) {
-    ScanOneToken<kStates, 4 * kRuns, StateT>
-        <<<dim3(big_blocks, step.num_sequences), kDecodeThreads, 0, stream>>>(
-            step, pool, layer, conv_floats, args, vector, only_single_tokens);
+    LaunchOverlapped(ScanOneToken<kStates, 4 * kRuns, StateT>, dim3(big_blocks, step.num_sequences),
+                     kDecodeThreads, 0, stream, step, pool, layer, conv_floats, args, vector,
+                     only_single_tokens);
   } else {
     const int64_t blocks = (elements + kSmallElements - 1) / kSmallElements;
-    ScanOneToken<kStates, kRuns, StateT>
-        <<<dim3(blocks, step.num_sequences), kDecodeThreads, 0, stream>>>(
-            step, pool, layer, conv_floats, args, vector, only_single_tokens);
+    LaunchOverlapped(ScanOneToken<kStates, kRuns, StateT>, dim3(blocks, step.num_sequences),
+                     kDecodeThreads, 0, stream, step, pool, layer, conv_floats, args, vector,
+                     only_single_tokens);
   }
 }
 
