@@ -33,10 +33,14 @@ __device__ __forceinline__ void LetNextKernelStart() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
 
-// Whether kernels are launched overlapped: yes, unless SSM_CUDA_SERIAL_LAUNCHES is set (to
-// compare the two in one build).
+// Whether kernels are launched overlapped: only with SSM_CUDA_OVERLAP_LAUNCHES=1 until it has
+// been measured on a GPU (docs/cuda.md); otherwise they run one after another, and the wait and
+// the signal above do nothing.
 inline bool OverlapLaunches() {
-  static const bool overlap = std::getenv("SSM_CUDA_SERIAL_LAUNCHES") == nullptr;
+  static const bool overlap = [] {
+    const char* value = std::getenv("SSM_CUDA_OVERLAP_LAUNCHES");
+    return value != nullptr && value[0] == '1';
+  }();
   return overlap;
 }
 
