@@ -208,18 +208,20 @@ const ScanCase kScanCases[] = {{"mamba1", 256, 1, 1, 16, true},
                                {"mamba2_state64", 96, 32, 1, 64, false},
                                {"mamba2_ssd", 256, 64, 2, 128, false}};
 
-// Random inputs of a scan over `tokens` rows, in device memory, and a pool of kSlots slots of
-// two layers each (the scan runs layer kLayer, after a conv window of kConvFloats floats).
+// Random inputs of a scan over `tokens` rows, in device memory, and a pool of `slots` slots of
+// two layers each (the scan runs layer kLayer, after a conv window of conv_floats floats: by
+// default 7, which leaves the state unaligned, so that the kernels' element-wise loads run; a
+// multiple of 4 gives their 16-byte loads).
 class ScanInputs {
  public:
-  static constexpr int64_t kConvFloats = 7;
-
-  ScanInputs(const ScanCase& c, int tokens, std::mt19937& rng)
+  ScanInputs(const ScanCase& c, int tokens, std::mt19937& rng, int slots = kSlots,
+             int64_t conv_floats = 7)
       : c_(c),
         tokens_(tokens),
         heads_(c.rows / c.head_dim),
-        layer_floats_(kConvFloats + c.rows * c.d_state) {
-    state0_ = Random(rng, kSlots * 2 * layer_floats_, -1, 1);
+        conv_floats_(conv_floats),
+        layer_floats_(conv_floats + c.rows * c.d_state) {
+    state0_ = Random(rng, slots * 2 * layer_floats_, -1, 1);
     x_ = ToDevice(Random(rng, tokens * c.rows, -1, 1));
     dt_ = ToDevice(Random(rng, tokens * heads_, -3, 1));
     bc_ = ToDevice(Random(rng, tokens * 2 * c.groups * c.d_state, -1, 1));
@@ -250,7 +252,7 @@ class ScanInputs {
                          .slot_floats = 2 * layer_floats_,
                          .layer_floats = layer_floats_};
     const int64_t ldbc = 2 * c_.groups * c_.d_state;
-    SelectiveScan(step.layout, pool, kLayer, kConvFloats,
+    SelectiveScan(step.layout, pool, kLayer, conv_floats_,
                   {.rows = c_.rows,
                    .head_dim = c_.head_dim,
                    .heads_per_group = heads_ / c_.groups,
@@ -285,7 +287,7 @@ class ScanInputs {
  private:
   ScanCase c_;
   int tokens_;
-  int64_t heads_, layer_floats_;
+  int64_t heads_, conv_floats_, layer_floats_;
   std::vector<float> state0_;
   DeviceBuffer x_, dt_, bc_, z_, A_, D_, dt_bias_;
 };
@@ -328,6 +330,36 @@ TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
     // Slots outside the step are untouched.
     for (int64_t i = 0; i < 2 * layer_floats; ++i) {
       ASSERT_EQ(decode_state[2 * 2 * layer_floats + i], inputs.state0()[2 * 2 * layer_floats + i]);
+    }
+  }
+}
+
+// A decode step big enough that the one-token kernel gives each thread four runs of state (the
+// steps above are small, and take one run per thread): the same outputs and states as the
+// token-loop kernel. 64 sequences of Mamba-1 and Mamba-2 layers of published widths, with the
+// state aligned for 16-byte loads, as in a real pool.
+TEST(CudaKernelsTest, OneTokenScanOfABigStepEqualsTheTokenLoop) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(9);
+  constexpr int kMany = 64;
+  const ScanCase cases[] = {{"mamba1_wide", 4096, 1, 1, 16, true},
+                            {"mamba2_wide", 2048, 64, 1, 128, false}};
+  for (const ScanCase& c : cases) {
+    ScanInputs inputs(c, kMany + 2, rng, kMany + 1, /*conv_floats=*/8);
+    std::vector<int32_t> lengths(kMany, 1), slots(kMany);
+    for (int s = 0; s < kMany; ++s) slots[s] = s;
+    const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+    lengths.push_back(2);  // a general step: the token loop for every sequence
+    slots.push_back(kMany);
+    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+    for (int64_t i = 0; i < kMany * c.rows; ++i) {
+      ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
+          << c.name << " y " << i;
+    }
+    const int64_t decode_floats = kMany * 2 * inputs.layer_floats();
+    for (int64_t i = 0; i < decode_floats; ++i) {
+      ASSERT_NEAR(decode_state[i], loop_state[i], 1e-5f * (1 + std::abs(loop_state[i])))
+          << c.name << " pool float " << i;
     }
   }
 }
