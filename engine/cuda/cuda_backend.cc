@@ -197,8 +197,7 @@ absl::Status CudaBackend::Init(const Model& model) {
         .dt_bias = vector(l.dt_proj_bias != nullptr ? l.dt_proj_bias : l.dt_bias),
         .A = vector(l.A_log, /*negative_exp=*/true),
         .D = vector(l.D),
-        .gated_norm = vector(l.gated_norm),
-        .out_proj = matrix(l.out_proj),
+        .out_proj = matrix(l.out_proj, /*column_scale=*/l.gated_norm),
         .out_proj_bias = vector(l.out_proj_bias),
     });
   }
@@ -482,11 +481,18 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const Layer& layer = layers_[l];
     NormalizedInProj(layer, tokens);
-    const GemmInput mixed = config_.architecture == Architecture::kMamba1
-                                ? Mamba1Mixer(layer, l, step.layout)
-                                : Mamba2Mixer(layer, l, step.layout);
+    const MixerOutput mixed = config_.architecture == Architecture::kMamba1
+                                  ? Mamba1Mixer(layer, l, step.layout)
+                                  : Mamba2Mixer(layer, l, step.layout);
     // out_proj accumulates onto the residual stream.
-    Linear(mixed, tokens, layer.out_proj, layer.out_proj_bias, hidden, H, /*accumulate=*/true);
+    if (mixed.normalize) {
+      kernels::cuda::Gemv(static_cast<const float*>(mixed.rows.data), mixed.rows.ld, tokens,
+                          layer.out_proj, layer.out_proj_bias, hidden, H, /*accumulate=*/true,
+                          {.enabled = true, .eps = config_.norm_eps}, stream_);
+    } else {
+      Linear(mixed.rows, tokens, layer.out_proj, layer.out_proj_bias, hidden, H,
+             /*accumulate=*/true);
+    }
   }
   // Only each sequence's last token needs the final norm and the vocabulary projection.
   const GemmInput last = GemmInputFor(lm_head_, S, last_.get(), H);
@@ -538,7 +544,8 @@ GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_
 
 // in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts
 // dt_low to d_inner (its bias is added in the scan), and the scan produces the gated output.
-GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
+CudaBackend::MixerOutput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index,
+                                                  const StepLayout& step) {
   const int64_t I = config_.d_inner, N = config_.d_state, R = config_.dt_rank;
   const int64_t P = config_.in_proj_size(), X = R + 2 * N, T = step.num_tokens;
   float* projected = projected_.get<float>();
@@ -585,12 +592,15 @@ GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const Step
                                 .workspace = scan_workspace_.get<float>(),
                                 .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
-  return y;
+  return {.rows = y};
 }
 
 // in_proj rows are [z | xBC | dt]; xBC goes through conv and splits into x, B and C; the scan
-// runs per head, and the gated RMSNorm (per group) applies z.
-GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
+// runs per head and applies the gate silu(z) to its outputs, and the gated RMSNorm that follows
+// is then a plain one per group, its weight folded into out_proj's columns: for a small batch of
+// one group, out_proj's Gemv normalizes its input on the fly and no norm kernel runs.
+CudaBackend::MixerOutput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index,
+                                                  const StepLayout& step) {
   const int64_t I = config_.d_inner, G = config_.n_groups, N = config_.d_state;
   const int64_t P = config_.in_proj_size(), Cch = config_.conv_channels();
   float* projected = projected_.get<float>();
@@ -617,16 +627,22 @@ GemmInput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const Step
                                 .A = layer.A,
                                 .a_per_state = false,
                                 .D = layer.D,
+                                .z = projected,
+                                .ldz = P,
                                 .y = y,
                                 .ldy = I,
                                 .state_type = StateType(),
                                 .workspace = scan_workspace_.get<float>(),
                                 .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
-  const GemmInput normed = GemmInputFor(layer.out_proj, step.num_tokens, y, I);
-  kernels::cuda::GatedRmsNorm(y, I, projected, P, step.num_tokens, I, I / G, layer.gated_norm,
-                              config_.norm_eps, normed.data, normed.type, I, stream_);
-  return normed;
+  const int64_t T = step.num_tokens;
+  if (G == 1 && kernels::cuda::GemvSupports(layer.out_proj, y, I, T)) {
+    return {.rows = {.data = y, .ld = I}, .normalize = true};
+  }
+  const GemmInput normed = GemmInputFor(layer.out_proj, T, y, I);
+  kernels::cuda::RmsNormGroups(y, I, T, I, I / G, config_.norm_eps, normed.data, normed.type, I,
+                               stream_);
+  return {.rows = normed};
 }
 
 absl::Status CudaBackend::EnsureExtrasCapacity(int64_t ints) {

@@ -78,7 +78,7 @@ class CudaBackend : public Backend {
     const float* dt_bias = nullptr;  // Mamba-1: dt_proj's bias; Mamba-2: dt_bias
     const float* A = nullptr;        // -exp(A_log)
     const float* D = nullptr;
-    const float* gated_norm = nullptr;  // Mamba-2
+    // Mamba-2: with the gated RMSNorm's weight folded into its columns.
     kernels::cuda::Matrix out_proj;
     const float* out_proj_bias = nullptr;
   };
@@ -136,11 +136,14 @@ class CudaBackend : public Backend {
   // projected_ = in_proj(RMSNorm(hidden_)): the norm's weight is in in_proj, so a small batch
   // normalizes inside its GEMV and a larger one normalizes before the GEMM.
   void NormalizedInProj(const Layer& layer, int64_t tokens);
-  // Each mixer leaves out_proj's input rows and says where they are.
-  kernels::cuda::GemmInput Mamba1Mixer(const Layer& layer, int64_t index,
-                                       const kernels::cuda::StepLayout& step);
-  kernels::cuda::GemmInput Mamba2Mixer(const Layer& layer, int64_t index,
-                                       const kernels::cuda::StepLayout& step);
+  // Each mixer leaves out_proj's input rows and says where they are, and whether out_proj is to
+  // take them RMS-normalized (Mamba-2's gated norm, done inside Gemv for a small batch).
+  struct MixerOutput {
+    kernels::cuda::GemmInput rows;
+    bool normalize = false;
+  };
+  MixerOutput Mamba1Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
+  MixerOutput Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
 
   ModelConfig config_;
   CudaBackendOptions options_;

@@ -37,29 +37,22 @@ __global__ void RmsNormRows(const float* x, const int32_t* rows, int64_t width, 
   }
 }
 
-// One block per (token, group): the gated values' sum of squares, then the gated values again
-// (their inputs are in L1 by then), scaled. The first loop only loads, so its loads go out
-// together: when it wrote the gated values back into y, each iteration's loads waited for the
-// previous store, and the kernel took ~20 us at any batch (H200, 4,096 channels).
+// One block per (token, group): the group's sum of squares, then its values scaled. Both loops
+// only load before the barrier, so each loop's loads go out together (a version that wrote into
+// y in its first loop made each iteration wait on the last store: ~20 us a call on the H200).
 template <int kThreads>
-__global__ void GatedRmsNormGroups(const float* y, int64_t ldy, const float* z, int64_t ldz,
-                                   int64_t group_size, const float* weight, float eps, void* out,
-                                   ElementType out_type, int64_t ldo) {
-  WaitForPreviousKernel();  // y and z are the previous kernels'
+__global__ void RmsNormGroups(const float* y, int64_t ldy, int64_t group_size, float eps, void* out,
+                              ElementType out_type, int64_t ldo) {
+  WaitForPreviousKernel();  // y is the previous kernel's
   LetNextKernelStart();
   const int64_t token = blockIdx.x, first = blockIdx.y * group_size;
   const float* v = y + token * ldy + first;
-  const float* gate = z + token * ldz + first;
   float squares = 0.0f;
 #pragma unroll 4
-  for (int64_t i = threadIdx.x; i < group_size; i += kThreads) {
-    const float gated = v[i] * Silu(gate[i]);
-    squares += gated * gated;
-  }
+  for (int64_t i = threadIdx.x; i < group_size; i += kThreads) squares += v[i] * v[i];
   const float scale = rsqrtf(BlockTotal<kThreads>(squares) / group_size + eps);
   for (int64_t i = threadIdx.x; i < group_size; i += kThreads) {
-    StoreAs(out, token * ldo + first + i, out_type,
-            v[i] * Silu(gate[i]) * scale * weight[first + i]);
+    StoreAs(out, token * ldo + first + i, out_type, v[i] * scale);
   }
 }
 
@@ -71,22 +64,20 @@ void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, c
                    out_type);
 }
 
-void GatedRmsNorm(const float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens,
-                  int64_t width, int64_t group_size, const float* weight, float eps, void* out,
-                  ElementType out_type, int64_t ldo, cudaStream_t stream) {
+void RmsNormGroups(const float* y, int64_t ldy, int num_tokens, int64_t width, int64_t group_size,
+                   float eps, void* out, ElementType out_type, int64_t ldo, cudaStream_t stream) {
   const dim3 grid(num_tokens, width / group_size);
   // A few blocks (a decode step of a small batch) take a thread per few elements, so that each
   // block's chain of loads is short; many blocks run best smaller (with 1,024 threads,
   // RmsNormRows over a prefill's 8,192 rows took 2.6x as long).
   constexpr unsigned kFewBlocks = 256;
   auto launch = [&](auto kernel, int threads) {
-    LaunchOverlapped(kernel, grid, threads, 0, stream, y, ldy, z, ldz, group_size, weight, eps, out,
-                     out_type, ldo);
+    LaunchOverlapped(kernel, grid, threads, 0, stream, y, ldy, group_size, eps, out, out_type, ldo);
   };
   if (grid.x * grid.y < kFewBlocks) {
-    launch(GatedRmsNormGroups<1024>, 1024);
+    launch(RmsNormGroups<1024>, 1024);
   } else {
-    launch(GatedRmsNormGroups<256>, 256);
+    launch(RmsNormGroups<256>, 256);
   }
 }
 

@@ -16,13 +16,12 @@ namespace ssm::kernels::cuda {
 void RmsNorm(const float* x, const int32_t* rows, int num_rows, int64_t width, const float* weight,
              float eps, void* out, ElementType out_type, cudaStream_t stream);
 
-// Mamba-2's gated RMSNorm of y [tokens, width] (row stride ldy) into out (row stride ldo, of
-// out_type; may be y itself when that is fp32):
-//   out = rmsnorm_per_group(y * silu(z)) * weight, groups of group_size consecutive channels,
-// with z [tokens, width] at row stride ldz.
-void GatedRmsNorm(const float* y, int64_t ldy, const float* z, int64_t ldz, int num_tokens,
-                  int64_t width, int64_t group_size, const float* weight, float eps, void* out,
-                  ElementType out_type, int64_t ldo, cudaStream_t stream);
+// Mamba-2's gated RMSNorm after its gate and without its weight: out = y / rms_per_group(y), in
+// groups of group_size consecutive channels, y [tokens, width] at row stride ldy into out (row
+// stride ldo, of out_type; may be y itself when that is fp32). The CUDA backend has the scan
+// apply the gate (y * silu(z)) and folds the norm's weight into out_proj's columns.
+void RmsNormGroups(const float* y, int64_t ldy, int num_tokens, int64_t width, int64_t group_size,
+                   float eps, void* out, ElementType out_type, int64_t ldo, cudaStream_t stream);
 
 }  // namespace ssm::kernels::cuda
 

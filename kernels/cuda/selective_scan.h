@@ -18,7 +18,8 @@ namespace ssm::kernels::cuda {
 //   y[r] = (C[group, :] . state[r, :] + D[head] * x[r]) * (z ? silu(z[r]) : 1)
 // Mamba-1 (kernels/cpu/selective_scan.h): rows = d_inner, head_dim = 1, one group, A per state
 // element, gated by z. Mamba-2 (kernels/cpu/multi_head_scan.h): rows = heads * head_dim, a scalar
-// A per head, dt limits, no gate (the gated norm follows).
+// A per head, dt limits; the CUDA backend gives it z too, so that the gated RMSNorm that follows
+// (of y * silu(z)) is a plain one.
 struct ScanArgs {
   int64_t rows = 0;
   int64_t head_dim = 1;

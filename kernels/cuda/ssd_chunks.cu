@@ -210,7 +210,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < kP / kSide; ++j) {
       const int64_t r = head * kP + column + kSide * j;
       const float x = a.x[(c.first + t) * a.ldx + r];
-      StoreAs(a.y, (c.first + t) * a.ldy + r, a.y_type, Output(acc[i][j], D, x, 0.0f, a));
+      const float gate = a.z != nullptr ? a.z[(c.first + t) * a.ldz + r] : 0.0f;
+      StoreAs(a.y, (c.first + t) * a.ldy + r, a.y_type, Output(acc[i][j], D, x, gate, a));
     }
   }
 }
