@@ -199,14 +199,15 @@ struct ScanCase {
   const char* name;
   int64_t rows, head_dim, groups;
   int d_state;
-  bool mamba1;  // A per state, z gate, no dt limits
+  bool mamba1;  // A per state, no dt limits
+  bool gated;   // outputs times silu(z): Mamba-1, and Mamba-2 in the CUDA backend
 };
 
 // mamba2_ssd has the head shape (64 x 128) whose chunk passes run as SSD products.
-const ScanCase kScanCases[] = {{"mamba1", 256, 1, 1, 16, true},
-                               {"mamba2", 128, 16, 2, 128, false},
-                               {"mamba2_state64", 96, 32, 1, 64, false},
-                               {"mamba2_ssd", 256, 64, 2, 128, false}};
+const ScanCase kScanCases[] = {{"mamba1", 256, 1, 1, 16, true, true},
+                               {"mamba2_ungated", 128, 16, 2, 128, false, false},
+                               {"mamba2_state64", 96, 32, 1, 64, false, true},
+                               {"mamba2_ssd", 256, 64, 2, 128, false, true}};
 
 // Random inputs of a scan over `tokens` rows, in device memory, and a pool of `slots` slots of
 // two layers each (the scan runs layer kLayer, after a conv window of conv_floats floats: by
@@ -270,7 +271,7 @@ class ScanInputs {
                    .A = A_.get<float>(),
                    .a_per_state = c_.mamba1,
                    .D = D_.get<float>(),
-                   .z = c_.mamba1 ? z_.get<float>() : nullptr,
+                   .z = c_.gated ? z_.get<float>() : nullptr,
                    .ldz = c_.rows,
                    .y = y.get(),
                    .ldy = c_.rows,
@@ -342,8 +343,8 @@ TEST(CudaKernelsTest, OneTokenScanOfABigStepEqualsTheTokenLoop) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(9);
   constexpr int kMany = 64;
-  const ScanCase cases[] = {{"mamba1_wide", 4096, 1, 1, 16, true},
-                            {"mamba2_wide", 2048, 64, 1, 128, false}};
+  const ScanCase cases[] = {{"mamba1_wide", 4096, 1, 1, 16, true, true},
+                            {"mamba2_wide", 2048, 64, 1, 128, false, true}};
   for (const ScanCase& c : cases) {
     ScanInputs inputs(c, kMany + 2, rng, kMany + 1, /*conv_floats=*/8);
     std::vector<int32_t> lengths(kMany, 1), slots(kMany);
