@@ -37,9 +37,9 @@ __global__ void RmsNormRows(const float* x, const int32_t* rows, int64_t width, 
   }
 }
 
-// One block per (token, group): the group's sum of squares, then its values scaled. Both loops
-// only load before the barrier, so each loop's loads go out together (a version that wrote into
-// y in its first loop made each iteration wait on the last store: ~20 us a call on the H200).
+// One block per (token, group): the group's sum of squares, then its values scaled. The first
+// loop only loads, so its loads go out together (a version that wrote into y in its first loop
+// made each iteration wait on the last store: ~20 us a call on the H200).
 template <int kThreads>
 __global__ void RmsNormGroups(const float* y, int64_t ldy, int64_t group_size, float eps, void* out,
                               ElementType out_type, int64_t ldo) {

@@ -17,10 +17,9 @@ constexpr int kDecodeThreads = 128;
 // 128 consecutive floats, 4 per lane: every load and store instruction of the warp covers 512
 // contiguous bytes. (Giving a thread 16 consecutive elements of a row instead left each
 // instruction touching half of every other 32-byte sector: mamba2-1.3b's batch-256 scan moved
-// 1.9 TB/s that way, 2.65 TB/s this way.) Lane l's run j
-// starts at element warp_first + 128 j + 4 l, in row (that / d_state); a thread issues all its
-// state loads before it computes, and the lanes holding parts of a row sum its C . state with
-// shuffles.
+// 1.9 TB/s that way, 2.65 TB/s this way.) Lane l's run j starts at element
+// warp_first + 128 j + 4 l, in row (that / d_state); a thread issues all its state loads before
+// it computes, and the lanes holding parts of a row sum its C . state with shuffles.
 template <int kStates, int kRuns, typename StateT>
 __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
                              ScanArgs a, VectorRuns vector, bool only_single_tokens) {
