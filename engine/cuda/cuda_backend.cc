@@ -127,7 +127,6 @@ CudaBackend::CudaBackend(const Model& model, int num_slots, const CudaBackendOpt
 
 CudaBackend::~CudaBackend() {
   DropGraphs();
-  if (cublas_ != nullptr) cublasDestroy(cublas_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
   if (slot_stream_ != nullptr) cudaStreamDestroy(slot_stream_);
 }
@@ -150,13 +149,13 @@ absl::Status CudaBackend::Init(const Model& model) {
       return s;
     }
   }
-  constexpr size_t kCublasWorkspaceBytes = 32 << 20;
-  absl::StatusOr<DeviceBuffer> workspace = DeviceBuffer::Allocate(kCublasWorkspaceBytes);
+  constexpr size_t kGemmWorkspaceBytes = 32 << 20;  // what cuBLAS recommends on Hopper
+  absl::StatusOr<DeviceBuffer> workspace = DeviceBuffer::Allocate(kGemmWorkspaceBytes);
   if (!workspace.ok()) return workspace.status();
-  cublas_workspace_ = *std::move(workspace);
-  if (cublasCreate(&cublas_) != CUBLAS_STATUS_SUCCESS || cublasSetStream(cublas_, stream_) ||
-      cublasSetWorkspace(cublas_, cublas_workspace_.get(), cublas_workspace_.bytes())) {
-    return absl::InternalError("cannot initialise cuBLAS");
+  gemm_workspace_ = *std::move(workspace);
+  if (gemm_.Init(stream_, gemm_workspace_.get(), gemm_workspace_.bytes()) !=
+      CUBLAS_STATUS_SUCCESS) {
+    return absl::InternalError("cannot initialise cuBLASLt");
   }
 
   const ModelWeights& w = model.weights();
@@ -379,7 +378,7 @@ CudaBackend::DeviceStep CudaBackend::PackStep(std::span<const SequenceInput> bat
 void CudaBackend::Linear(const GemmInput& x, int64_t rows, const Matrix& w, const float* bias,
                          float* out, int64_t ldo, bool accumulate) {
   const cublasStatus_t status =
-      kernels::cuda::Linear(cublas_, x, rows, w, bias, out, ldo, accumulate, scratch_.get());
+      gemm_.Linear(x, rows, w, bias, out, ldo, accumulate, scratch_.get());
   if (gemm_status_ == CUBLAS_STATUS_SUCCESS) gemm_status_ = status;
 }
 
@@ -438,7 +437,7 @@ absl::Status CudaBackend::RunStep(std::span<const SequenceInput> batch, Output o
   if (absl::Status s = CudaStatus(cudaGetLastError(), "launching a kernel"); !s.ok()) return s;
   if (gemm_status_ != CUBLAS_STATUS_SUCCESS) {
     return absl::InternalError(
-        absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
+        absl::StrCat("cuBLASLt product failed: ", cublasLtGetStatusString(gemm_status_)));
   }
   return absl::OkStatus();
 }
@@ -464,7 +463,7 @@ absl::StatusOr<cudaGraphExec_t> CudaBackend::DecodeGraph(const DeviceStep& step,
   if (gemm_status_ != CUBLAS_STATUS_SUCCESS) {
     cudaGraphExecDestroy(exec);
     return absl::InternalError(
-        absl::StrCat("cuBLAS GEMM failed: ", cublasGetStatusString(gemm_status_)));
+        absl::StrCat("cuBLASLt product failed: ", cublasLtGetStatusString(gemm_status_)));
   }
   decode_graphs_[key] = exec;
   return exec;

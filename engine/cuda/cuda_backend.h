@@ -1,7 +1,7 @@
 #ifndef SSM_ENGINE_CUDA_CUDA_BACKEND_H_
 #define SSM_ENGINE_CUDA_CUDA_BACKEND_H_
 
-#include <cublas_v2.h>
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <memory>
@@ -150,7 +150,7 @@ class CudaBackend : public Backend {
   int num_slots_;
   cudaStream_t stream_ = nullptr;       // steps
   cudaStream_t slot_stream_ = nullptr;  // slot operations
-  cublasHandle_t cublas_ = nullptr;
+  kernels::cuda::Gemm gemm_;
   cublasStatus_t gemm_status_ = CUBLAS_STATUS_SUCCESS;  // the first GEMM failure of a step
 
   std::vector<DeviceBuffer> weights_;
@@ -174,9 +174,9 @@ class CudaBackend : public Backend {
   // the device buffer's address, so growing it drops them.
   DeviceBuffer extras_host_, extras_device_;
   DeviceBuffer hidden_, normed_, projected_, conv_out_, x_dbl_, dt_, y_, last_, logits_, scratch_;
-  DeviceBuffer narrowed_;          // GEMM inputs written in their matrix's 16-bit type
-  DeviceBuffer scan_workspace_;    // the chunked scan's chunk states
-  DeviceBuffer cublas_workspace_;  // fixed, so cuBLAS allocates nothing while a graph is captured
+  DeviceBuffer narrowed_;        // GEMM inputs written in their matrix's 16-bit type
+  DeviceBuffer scan_workspace_;  // the chunked scan's chunk states
+  DeviceBuffer gemm_workspace_;  // fixed, so cuBLASLt allocates nothing while a graph is captured
   absl::flat_hash_map<std::pair<int, Output>, cudaGraphExec_t> decode_graphs_;
 };
 

@@ -18,42 +18,139 @@ cudaDataType_t CudaType(ElementType type) {
   return CUDA_R_32F;
 }
 
+// The largest power of two up to 256 that divides the address: the alignment cuBLASLt may assume.
+int64_t Alignment(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  int64_t alignment = 256;
+  while (alignment > 1 && address % alignment != 0) alignment /= 2;
+  return alignment;
+}
+
 }  // namespace
 
 ElementType GemmInputType(const Matrix& w, int64_t tokens) {
   return w.type != ElementType::kF32 && tokens > kGemvMaxTokens ? w.type : ElementType::kF32;
 }
 
-cublasStatus_t Linear(cublasHandle_t handle, const GemmInput& x, int64_t tokens, const Matrix& w,
-                      const float* bias, float* out, int64_t ldo, bool accumulate, void* scratch) {
-  cudaStream_t stream = nullptr;
-  if (cublasStatus_t status = cublasGetStream(handle, &stream); status != CUBLAS_STATUS_SUCCESS) {
-    return status;
+Gemm::~Gemm() {
+  for (auto& [shape, plan] : plans_) {
+    cublasLtMatrixLayoutDestroy(plan.a);
+    cublasLtMatrixLayoutDestroy(plan.b);
+    cublasLtMatrixLayoutDestroy(plan.c);
+    cublasLtMatmulDescDestroy(plan.operation);
   }
+  if (handle_ != nullptr) cublasLtDestroy(handle_);
+}
+
+cublasStatus_t Gemm::Init(cudaStream_t stream, void* workspace, size_t workspace_bytes) {
+  stream_ = stream;
+  workspace_ = workspace;
+  workspace_bytes_ = workspace_bytes;
+  return cublasLtCreate(&handle_);
+}
+
+cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, Plan** plan) {
+  if (auto it = plans_.find(shape); it != plans_.end()) {
+    *plan = &it->second;
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  const auto [m, n, k, lda, ldb, ldc, element, align_a, align_b, align_c] = shape;
+  const cudaDataType_t type = CudaType(static_cast<ElementType>(element));
+  Plan made;
+  cublasLtMatmulPreference_t preference = nullptr;
+  // Destroys what was made when a step fails; on success `made` moves into the cache.
+  auto fail = [&](cublasStatus_t status) {
+    if (preference != nullptr) cublasLtMatmulPreferenceDestroy(preference);
+    cublasLtMatrixLayoutDestroy(made.a);
+    cublasLtMatrixLayoutDestroy(made.b);
+    cublasLtMatrixLayoutDestroy(made.c);
+    cublasLtMatmulDescDestroy(made.operation);
+    return status;
+  };
+  const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+  const uint32_t alignments[3] = {static_cast<uint32_t>(align_a), static_cast<uint32_t>(align_b),
+                                  static_cast<uint32_t>(align_c)};
+  const uint64_t workspace_bytes = workspace_bytes_;
+  cublasStatus_t status = cublasLtMatmulDescCreate(&made.operation, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulDescSetAttribute(made.operation, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
+                                            sizeof(transpose));
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulDescSetAttribute(made.operation, CUBLASLT_MATMUL_DESC_TRANSB, &keep,
+                                            sizeof(keep));
+  }
+  // The layouts describe the stored matrices, before the transposition: w as [k x m].
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasLtMatrixLayoutCreate(&made.a, type, k, m, lda);
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasLtMatrixLayoutCreate(&made.b, type, k, n, ldb);
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatrixLayoutCreate(&made.c, CUDA_R_32F, m, n, ldc);
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatmulPreferenceCreate(&preference);
+  const cublasLtMatmulPreferenceAttributes_t alignment_attributes[3] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
+  for (int i = 0; i < 3 && status == CUBLAS_STATUS_SUCCESS; ++i) {
+    status = cublasLtMatmulPreferenceSetAttribute(preference, alignment_attributes[i],
+                                                  &alignments[i], sizeof(alignments[i]));
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {  // D is C
+    status =
+        cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                             &alignments[2], sizeof(alignments[2]));
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status =
+        cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                             &workspace_bytes, sizeof(workspace_bytes));
+  }
+  cublasLtMatmulHeuristicResult_t best{};
+  int found = 0;
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulAlgoGetHeuristic(handle_, made.operation, made.a, made.b, made.c, made.c,
+                                            preference, 1, &best, &found);
+  }
+  if (status == CUBLAS_STATUS_SUCCESS && found == 0) status = CUBLAS_STATUS_NOT_SUPPORTED;
+  if (status != CUBLAS_STATUS_SUCCESS) return fail(status);
+  cublasLtMatmulPreferenceDestroy(preference);
+  made.algorithm = best.algo;
+  *plan = &plans_.emplace(shape, made).first->second;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t Gemm::Linear(const GemmInput& x, int64_t tokens, const Matrix& w, const float* bias,
+                            float* out, int64_t ldo, bool accumulate, void* scratch) {
   const void* input = x.data;
   int64_t ld_input = x.ld;
   if (x.type == ElementType::kF32) {
     const float* x32 = static_cast<const float*>(x.data);
     if (GemvSupports(w, x32, x.ld, tokens)) {
-      Gemv(x32, x.ld, tokens, w, bias, out, ldo, accumulate, GemvNormalize{}, stream);
+      Gemv(x32, x.ld, tokens, w, bias, out, ldo, accumulate, GemvNormalize{}, stream_);
       return CUBLAS_STATUS_SUCCESS;
     }
     if (w.type != ElementType::kF32) {
-      Narrow(x32, tokens, w.cols, x.ld, scratch, w.type, stream);
+      Narrow(x32, tokens, w.cols, x.ld, scratch, w.type, stream_);
       input = scratch;
       ld_input = w.cols;
     }
   } else if (x.type != w.type) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
-  // cuBLAS is column-major: out^T [rows x tokens] = w [cols x rows]^T . x^T [cols x tokens].
+  // Column-major: out^T [rows x tokens] = w [cols x rows]^T . x^T [cols x tokens].
+  Plan* plan = nullptr;
+  const cublasStatus_t planned =
+      PlanFor({w.rows, tokens, w.cols, w.cols, ld_input, ldo, static_cast<int64_t>(w.type),
+               Alignment(w.data), Alignment(input), Alignment(out)},
+              &plan);
+  if (planned != CUBLAS_STATUS_SUCCESS) return planned;
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  const cudaDataType_t type = CudaType(w.type);
-  const cublasStatus_t status = cublasGemmEx(
-      handle, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, tokens, w.cols, &alpha, w.data, type, w.cols, input,
-      type, ld_input, &beta, out, CUDA_R_32F, ldo, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  const cublasStatus_t status = cublasLtMatmul(
+      handle_, plan->operation, &alpha, w.data, plan->a, input, plan->b, &beta, out, plan->c, out,
+      plan->c, &plan->algorithm, workspace_, workspace_bytes_, stream_);
   if (status == CUBLAS_STATUS_SUCCESS && bias != nullptr) {
-    AddBias(out, tokens, w.rows, ldo, bias, stream);
+    AddBias(out, tokens, w.rows, ldo, bias, stream_);
   }
   return status;
 }
