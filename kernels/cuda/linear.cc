@@ -26,6 +26,15 @@ int64_t Alignment(const void* p) {
   return alignment;
 }
 
+// Destroys the descriptors of a plan (null ones are skipped).
+void Destroy(cublasLtMatmulDesc_t operation, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+             cublasLtMatrixLayout_t c) {
+  for (cublasLtMatrixLayout_t layout : {a, b, c}) {
+    if (layout != nullptr) cublasLtMatrixLayoutDestroy(layout);
+  }
+  if (operation != nullptr) cublasLtMatmulDescDestroy(operation);
+}
+
 }  // namespace
 
 ElementType GemmInputType(const Matrix& w, int64_t tokens) {
@@ -33,12 +42,7 @@ ElementType GemmInputType(const Matrix& w, int64_t tokens) {
 }
 
 Gemm::~Gemm() {
-  for (auto& [shape, plan] : plans_) {
-    cublasLtMatrixLayoutDestroy(plan.a);
-    cublasLtMatrixLayoutDestroy(plan.b);
-    cublasLtMatrixLayoutDestroy(plan.c);
-    cublasLtMatmulDescDestroy(plan.operation);
-  }
+  for (auto& [shape, plan] : plans_) Destroy(plan.operation, plan.a, plan.b, plan.c);
   if (handle_ != nullptr) cublasLtDestroy(handle_);
 }
 
@@ -58,63 +62,55 @@ cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, Plan** plan) 
   const cudaDataType_t type = CudaType(static_cast<ElementType>(element));
   Plan made;
   cublasLtMatmulPreference_t preference = nullptr;
-  // Destroys what was made when a step fails; on success `made` moves into the cache.
-  auto fail = [&](cublasStatus_t status) {
-    if (preference != nullptr) cublasLtMatmulPreferenceDestroy(preference);
-    cublasLtMatrixLayoutDestroy(made.a);
-    cublasLtMatrixLayoutDestroy(made.b);
-    cublasLtMatrixLayoutDestroy(made.c);
-    cublasLtMatmulDescDestroy(made.operation);
-    return status;
-  };
-  const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
-  const uint32_t alignments[3] = {static_cast<uint32_t>(align_a), static_cast<uint32_t>(align_b),
-                                  static_cast<uint32_t>(align_c)};
-  const uint64_t workspace_bytes = workspace_bytes_;
-  cublasStatus_t status = cublasLtMatmulDescCreate(&made.operation, CUBLAS_COMPUTE_32F, CUDA_R_32F);
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulDescSetAttribute(made.operation, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
-                                            sizeof(transpose));
-  }
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulDescSetAttribute(made.operation, CUBLASLT_MATMUL_DESC_TRANSB, &keep,
-                                            sizeof(keep));
-  }
-  // The layouts describe the stored matrices, before the transposition: w as [k x m].
-  if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasLtMatrixLayoutCreate(&made.a, type, k, m, lda);
-  if (status == CUBLAS_STATUS_SUCCESS)
-    status = cublasLtMatrixLayoutCreate(&made.b, type, k, n, ldb);
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatrixLayoutCreate(&made.c, CUDA_R_32F, m, n, ldc);
-  }
-  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatmulPreferenceCreate(&preference);
-  const cublasLtMatmulPreferenceAttributes_t alignment_attributes[3] = {
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
-  for (int i = 0; i < 3 && status == CUBLAS_STATUS_SUCCESS; ++i) {
-    status = cublasLtMatmulPreferenceSetAttribute(preference, alignment_attributes[i],
-                                                  &alignments[i], sizeof(alignments[i]));
-  }
-  if (status == CUBLAS_STATUS_SUCCESS) {  // D is C
-    status =
-        cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                             &alignments[2], sizeof(alignments[2]));
-  }
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status =
-        cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                             &workspace_bytes, sizeof(workspace_bytes));
-  }
   cublasLtMatmulHeuristicResult_t best{};
-  int found = 0;
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulAlgoGetHeuristic(handle_, made.operation, made.a, made.b, made.c, made.c,
-                                            preference, 1, &best, &found);
+  auto make = [&]() -> cublasStatus_t {
+    const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+    cublasStatus_t status;
+    if ((status = cublasLtMatmulDescCreate(&made.operation, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+        (status = cublasLtMatmulDescSetAttribute(made.operation, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                 &transpose, sizeof(transpose))) ||
+        (status = cublasLtMatmulDescSetAttribute(made.operation, CUBLASLT_MATMUL_DESC_TRANSB, &keep,
+                                                 sizeof(keep)))) {
+      return status;
+    }
+    // The layouts describe the matrices as stored, before the transposition: w as [k x m].
+    if ((status = cublasLtMatrixLayoutCreate(&made.a, type, k, m, lda)) ||
+        (status = cublasLtMatrixLayoutCreate(&made.b, type, k, n, ldb)) ||
+        (status = cublasLtMatrixLayoutCreate(&made.c, CUDA_R_32F, m, n, ldc))) {
+      return status;
+    }
+    // The algorithm may assume no more alignment than the pointers have, and no more workspace.
+    const uint32_t alignments[4] = {static_cast<uint32_t>(align_a), static_cast<uint32_t>(align_b),
+                                    static_cast<uint32_t>(align_c), static_cast<uint32_t>(align_c)};
+    const cublasLtMatmulPreferenceAttributes_t alignment_attributes[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    const uint64_t workspace_bytes = workspace_bytes_;
+    if ((status = cublasLtMatmulPreferenceCreate(&preference)) ||
+        (status = cublasLtMatmulPreferenceSetAttribute(
+             preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+             sizeof(workspace_bytes)))) {
+      return status;
+    }
+    for (int i = 0; i < 4; ++i) {
+      if ((status = cublasLtMatmulPreferenceSetAttribute(preference, alignment_attributes[i],
+                                                         &alignments[i], sizeof(alignments[i])))) {
+        return status;
+      }
+    }
+    int found = 0;
+    if ((status = cublasLtMatmulAlgoGetHeuristic(handle_, made.operation, made.a, made.b, made.c,
+                                                 made.c, preference, 1, &best, &found))) {
+      return status;
+    }
+    return found > 0 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+  };
+  const cublasStatus_t status = make();
+  if (preference != nullptr) cublasLtMatmulPreferenceDestroy(preference);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    Destroy(made.operation, made.a, made.b, made.c);
+    return status;
   }
-  if (status == CUBLAS_STATUS_SUCCESS && found == 0) status = CUBLAS_STATUS_NOT_SUPPORTED;
-  if (status != CUBLAS_STATUS_SUCCESS) return fail(status);
-  cublasLtMatmulPreferenceDestroy(preference);
   made.algorithm = best.algo;
   *plan = &plans_.emplace(shape, made).first->second;
   return CUBLAS_STATUS_SUCCESS;
