@@ -141,6 +141,11 @@ TEST_F(ClientBenchTest, BadFlagCombinationsAreRefused) {
       SSM_CLIENT_BINARY, "--target " + server_->target() + " bench --top-p 1.5");
   EXPECT_NE(bad_top_p.exit_code, 0);
   EXPECT_NE(bad_top_p.output.find("--top-p"), std::string::npos) << bad_top_p.output;
+  const Outcome no_connections = testing::RunCommand(
+      SSM_CLIENT_BINARY, "--target " + server_->target() + " bench --connections 0");
+  EXPECT_NE(no_connections.exit_code, 0);
+  EXPECT_NE(no_connections.output.find("--connections"), std::string::npos)
+      << no_connections.output;
 }
 
 }  // namespace
