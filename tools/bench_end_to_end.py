@@ -72,7 +72,8 @@ def client_run(args, concurrency):
          "--num-requests", str(args.requests_per_lane * concurrency),
          "--warmup-requests", str(concurrency), "--input-len", str(args.input_len),
          "--output-len", str(args.output_len), "--ignore-eos", "--temperature",
-         str(args.temperature), "--top-p", str(args.top_p), "--output", report_path],
+         str(args.temperature), "--top-p", str(args.top_p), "--connections",
+         str(args.connections), "--output", report_path],
         capture_output=True, text=True, check=True)
     with open(report_path) as f:
         return json.load(f)
@@ -90,6 +91,8 @@ def main():
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="sampled requests (drawn on the device) instead of greedy ones")
     parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--connections", type=int, default=4,
+                        help="HTTP/2 connections the client spreads its streams over")
     parser.add_argument("--port", type=int, default=50051)
     parser.add_argument("--out", default=os.environ.get("OUT", "e2e-out"))
     args = parser.parse_args()
@@ -111,7 +114,7 @@ def main():
                 f"sampled at temperature {args.temperature}, top_p {args.top_p}")
     print(f"{args.shape} on {args.device}; {args.input_len} tokens in, {args.output_len} out, "
           f"{sampling}; at concurrency C, C warm-up requests, then {args.requests_per_lane} x C "
-          f"timed; the engine figure is greedy decode")
+          f"timed over {args.connections} connections; the engine figure is greedy decode")
     print("host share: the engine thread's time between backend calls, of its busy time; step ms "
           "and batch: the server's mean backend time and sequences per step (the engine's step "
           "at batch C is C / engine tok/s); client: the load tester's CPU, in cores")
