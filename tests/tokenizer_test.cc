@@ -145,7 +145,8 @@ TEST_P(TokenizerGoldenTest, CorporaEncodeExactlyLineByLineAndInBlocks) {
 // Streaming: deltas never split a character and add up to the full decode, for every golden.
 TEST_P(TokenizerGoldenTest, IncrementalDecodeNeverSplitsACharacter) {
   const Tokenizer& tokenizer = Load(GetParam());
-  for (const auto& golden : Goldens(GetParam())["adversarial"]) {
+  const nlohmann::json goldens = Goldens(GetParam());  // the loop below walks inside it
+  for (const auto& golden : goldens["adversarial"]) {
     IncrementalDecoder decoder(tokenizer);
     std::string joined;
     for (int32_t id : golden["ids"].get<std::vector<int32_t>>()) {

@@ -82,12 +82,14 @@ void LoadGenerator::Send(const RequestSpec& spec, const std::string& session, in
 void LoadGenerator::OnDone(RequestRecord record, int lane) {
   output_tokens_ += record.output_tokens;
   if (record.code != grpc::StatusCode::OK) ++failed_;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!warmup_) records_.push_back(std::move(record));
-    ++finished_;
-  }
+  // The lane's next request is sent before this one counts as finished, so that a waiter never
+  // sees the run over while one is still to be sent.
   if (lane >= 0) NextOnLane(lane);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!warmup_) records_.push_back(std::move(record));
+  ++finished_;
+  // Notified under the lock: once it is released the waiter may return and destroy this object,
+  // so nothing here touches it afterwards.
   all_done_.notify_all();
 }
 

@@ -46,8 +46,12 @@ void TimedStream::OnDone(const grpc::Status& status) {
   record_.e2e = Seconds(Clock::now() - sent_);
   record_.code = status.error_code();
   record_.error = status.error_message();
-  done_(std::move(record_));
+  RequestRecord record = std::move(record_);
+  Done done = std::move(done_);
+  // Gone before `done` runs: once the last request is done the load generator may return and
+  // its caller tear the channels down, and this call's context must not outlive them.
   delete this;
+  done(std::move(record));
 }
 
 }  // namespace ssm::bench

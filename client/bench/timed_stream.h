@@ -26,7 +26,7 @@ struct RequestRecord {
 
 // One streaming Generate on gRPC's callback API: timestamps every message as it arrives and
 // hands the record to `done` (on a gRPC thread) when the stream ends. Owns itself; deletes
-// itself after `done`.
+// itself just before calling `done`.
 class TimedStream : public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
   using Done = std::function<void(RequestRecord)>;
