@@ -10,6 +10,7 @@ what to look at. --raw-csv keeps ncu's output (a call that fails to parse it kee
 --from-csv analyses such a file anywhere, no GPU needed.
 
   python3 tools/profile_step.py --ssm-run .carry/bin/ssm-run --shape mamba-1.4b --batch 256
+  python3 tools/profile_step.py --shape mamba-1.4b --batch 256 --kernel ScanOneToken
 """
 
 import argparse
@@ -73,17 +74,33 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--prefill", type=int, default=0,
                         help="profile a prefill of this many tokens instead of a decode step")
+    parser.add_argument("--kernel",
+                        help="instead of the per-kernel times, ncu's throughput, issue, stall, "
+                             "memory and occupancy sections for two launches (the 5th and 6th) of "
+                             "kernels matching this regex, e.g. ScanOneToken")
     parser.add_argument("--raw-csv", help="also write ncu's CSV here")
     parser.add_argument("--from-csv", help="analyse a CSV saved by --raw-csv instead of running")
     args = parser.parse_args()
 
+    bench = [args.ssm_run, "bench", "--device", "cuda", "--random", args.shape, "--batch-sizes",
+             str(args.batch), "--decode-steps", "2", "--prefill-tokens", str(args.prefill or 1),
+             "--per-sequence-loop", "0"]
+    if args.kernel:
+        # Every launch of a kernel in a bench has the same shape, so any two will do; the first
+        # few are skipped as warm-up.
+        result = subprocess.run(
+            ["ncu", "--clock-control", "none", "--section", "SpeedOfLight", "--section",
+             "ComputeWorkloadAnalysis", "--section", "WarpStateStats", "--section",
+             "MemoryWorkloadAnalysis", "--section", "Occupancy", "-k", f"regex:{args.kernel}",
+             "--launch-skip", "4", "--launch-count", "2"] + bench,
+            capture_output=True, text=True)
+        print(result.stdout[result.stdout.find("==PROF=="):] or result.stderr[-3000:])
+        return
     if args.from_csv:
         with open(args.from_csv) as f:
             text = f.read()
     else:
-        text = run_ncu([args.ssm_run, "bench", "--device", "cuda", "--random", args.shape,
-                        "--batch-sizes", str(args.batch), "--decode-steps", "2",
-                        "--prefill-tokens", str(args.prefill or 1), "--per-sequence-loop", "0"])
+        text = run_ncu(bench)
         if args.raw_csv:
             with open(args.raw_csv, "w") as f:
                 f.write(text)
