@@ -479,18 +479,19 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                                  stream_);
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const Layer& layer = layers_[l];
-    NormalizedInProj(layer, tokens);
-    const MixerOutput mixed = config_.architecture == Architecture::kMamba1
-                                  ? Mamba1Mixer(layer, l, step.layout)
-                                  : Mamba2Mixer(layer, l, step.layout);
+    // The block's RMSNorm weight is in in_proj.
+    NormalizedLinear(hidden, H, tokens, /*groups=*/1, layer.in_proj, layer.in_proj_bias,
+                     projected_.get<float>(), config_.in_proj_size(), /*accumulate=*/false,
+                     normed_.get());
     // out_proj accumulates onto the residual stream.
-    if (mixed.normalize) {
-      kernels::cuda::Gemv(static_cast<const float*>(mixed.rows.data), mixed.rows.ld, tokens,
-                          layer.out_proj, layer.out_proj_bias, hidden, H, /*accumulate=*/true,
-                          {.enabled = true, .eps = config_.norm_eps}, stream_);
+    if (config_.architecture == Architecture::kMamba1) {
+      Linear(Mamba1Mixer(layer, l, step.layout), tokens, layer.out_proj, layer.out_proj_bias,
+             hidden, H, /*accumulate=*/true);
     } else {
-      Linear(mixed.rows, tokens, layer.out_proj, layer.out_proj_bias, hidden, H,
-             /*accumulate=*/true);
+      const int64_t I = config_.d_inner;
+      float* y = Mamba2Mixer(layer, l, step.layout);
+      NormalizedLinear(y, I, tokens, config_.n_groups, layer.out_proj, layer.out_proj_bias, hidden,
+                       H, /*accumulate=*/true, /*normed=*/y);
     }
   }
   // Only each sequence's last token needs the final norm and the vocabulary projection.
@@ -520,20 +521,18 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                   stream_);
 }
 
-void CudaBackend::NormalizedInProj(const Layer& layer, int64_t tokens) {
-  const int64_t H = config_.d_model, P = config_.in_proj_size();
-  float* hidden = hidden_.get<float>();
-  if (kernels::cuda::GemvSupports(layer.in_proj, hidden, H, tokens)) {
-    kernels::cuda::Gemv(hidden, H, tokens, layer.in_proj, layer.in_proj_bias,
-                        projected_.get<float>(), P, /*accumulate=*/false,
+void CudaBackend::NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
+                                   const Matrix& w, const float* bias, float* out, int64_t ldo,
+                                   bool accumulate, void* normed) {
+  if (groups == 1 && kernels::cuda::GemvSupports(w, x, ld, tokens)) {
+    kernels::cuda::Gemv(x, ld, tokens, w, bias, out, ldo, accumulate,
                         {.enabled = true, .eps = config_.norm_eps}, stream_);
     return;
   }
-  const GemmInput normed = GemmInputFor(layer.in_proj, tokens, normed_.get(), H);
-  kernels::cuda::RmsNorm(hidden, nullptr, tokens, H, /*weight=*/nullptr, config_.norm_eps,
-                         normed.data, normed.type, stream_);
-  Linear(normed, tokens, layer.in_proj, layer.in_proj_bias, projected_.get<float>(), P,
-         /*accumulate=*/false);
+  const GemmInput rows = GemmInputFor(w, tokens, normed, w.cols);
+  kernels::cuda::RmsNormGroups(x, ld, tokens, w.cols, w.cols / groups, config_.norm_eps, rows.data,
+                               rows.type, rows.ld, stream_);
+  Linear(rows, tokens, w, bias, out, ldo, accumulate);
 }
 
 GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_rows, int64_t ld) {
@@ -543,8 +542,7 @@ GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_
 
 // in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts
 // dt_low to d_inner (its bias is added in the scan), and the scan produces the gated output.
-CudaBackend::MixerOutput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index,
-                                                  const StepLayout& step) {
+GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, N = config_.d_state, R = config_.dt_rank;
   const int64_t P = config_.in_proj_size(), X = R + 2 * N, T = step.num_tokens;
   float* projected = projected_.get<float>();
@@ -591,15 +589,13 @@ CudaBackend::MixerOutput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t in
                                 .workspace = scan_workspace_.get<float>(),
                                 .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
-  return {.rows = y};
+  return y;
 }
 
 // in_proj rows are [z | xBC | dt]; xBC goes through conv and splits into x, B and C; the scan
-// runs per head and applies the gate silu(z) to its outputs, and the gated RMSNorm that follows
-// is then a plain one per group, its weight folded into out_proj's columns: for a small batch of
-// one group, out_proj's Gemv normalizes its input on the fly and no norm kernel runs.
-CudaBackend::MixerOutput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index,
-                                                  const StepLayout& step) {
+// runs per head and applies the gate silu(z) to its outputs, so the gated RMSNorm that follows
+// is a plain one per group, its weight folded into out_proj's columns (NormalizedLinear).
+float* CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, G = config_.n_groups, N = config_.d_state;
   const int64_t P = config_.in_proj_size(), Cch = config_.conv_channels();
   float* projected = projected_.get<float>();
@@ -634,14 +630,7 @@ CudaBackend::MixerOutput CudaBackend::Mamba2Mixer(const Layer& layer, int64_t in
                                 .workspace = scan_workspace_.get<float>(),
                                 .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
                                stream_);
-  const int64_t T = step.num_tokens;
-  if (G == 1 && kernels::cuda::GemvSupports(layer.out_proj, y, I, T)) {
-    return {.rows = {.data = y, .ld = I}, .normalize = true};
-  }
-  const GemmInput normed = GemmInputFor(layer.out_proj, T, y, I);
-  kernels::cuda::RmsNormGroups(y, I, T, I, I / G, config_.norm_eps, normed.data, normed.type, I,
-                               stream_);
-  return {.rows = normed};
+  return y;
 }
 
 absl::Status CudaBackend::EnsureExtrasCapacity(int64_t ints) {

@@ -133,17 +133,19 @@ class CudaBackend : public Backend {
   // the product reads fp32, else narrowed_ in w's 16-bit type.
   kernels::cuda::GemmInput GemmInputFor(const kernels::cuda::Matrix& w, int64_t tokens,
                                         void* fp32_rows, int64_t ld);
-  // projected_ = in_proj(RMSNorm(hidden_)): the norm's weight is in in_proj, so a small batch
-  // normalizes inside its GEMV and a larger one normalizes before the GEMM.
-  void NormalizedInProj(const Layer& layer, int64_t tokens);
-  // Each mixer leaves out_proj's input rows and says where they are, and whether out_proj is to
-  // take them RMS-normalized (Mamba-2's gated norm, done inside Gemv for a small batch).
-  struct MixerOutput {
-    kernels::cuda::GemmInput rows;
-    bool normalize = false;
-  };
-  MixerOutput Mamba1Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
-  MixerOutput Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
+  // out (=|+=) RMSNorm(x) . w^T (+ bias), the norm taken per group of width / groups columns
+  // and its weight folded into w's columns. A few tokens of one group go through Gemv, which
+  // normalizes on the fly; otherwise the norm writes w's input type (at `normed`, or in place
+  // when that is fp32) and the product follows.
+  void NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
+                        const kernels::cuda::Matrix& w, const float* bias, float* out, int64_t ldo,
+                        bool accumulate, void* normed);
+  // Each mixer leaves out_proj's input rows and says where they are: Mamba-1's in out_proj's
+  // input type; Mamba-2's in fp32 and gated, still to be normalized (its gated norm's weight is
+  // in out_proj).
+  kernels::cuda::GemmInput Mamba1Mixer(const Layer& layer, int64_t index,
+                                       const kernels::cuda::StepLayout& step);
+  float* Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);
 
   ModelConfig config_;
   CudaBackendOptions options_;
