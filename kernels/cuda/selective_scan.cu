@@ -218,26 +218,25 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   const dim3 chunk_grid(row_blocks, step.num_sequences, max_chunks);
   const bool ssd = SsdChunksSupport(args);  // Mamba-2's heads: the chunk passes as products
   const bool row_per_lane = RowPerLaneSupports(args);
-  if (ssd) {
-    SsdChunkEnds(step, args, chunks, max_chunks, stream);
-  } else if (row_per_lane) {
-    ScanChunksRowPerLane(Span::kChunkEnds, step, args, chunks, max_chunks, vector.state, stream);
-  } else {
-    ScanRows<kLanes, kPerLane, Span::kChunkEnds><<<chunk_grid, kThreads, 0, stream>>>(
+  // A chunk pass (kChunkEnds or kChunkOutputs), by whichever kernel suits the rows.
+  auto chunk_pass = [&](auto span_tag) {
+    constexpr Span kSpan = decltype(span_tag)::value;
+    if (ssd) {
+      return kSpan == Span::kChunkEnds ? SsdChunkEnds(step, args, chunks, max_chunks, stream)
+                                       : SsdChunkOutputs(step, args, chunks, max_chunks, stream);
+    }
+    if (row_per_lane) {
+      return ScanChunksRowPerLane(kSpan, step, args, chunks, max_chunks, vector.state, stream);
+    }
+    ScanRows<kLanes, kPerLane, kSpan><<<chunk_grid, kThreads, 0, stream>>>(
         step, pool, layer, conv_floats, args, chunks, vector, false);
-  }
+  };
+  chunk_pass(std::integral_constant<Span, Span::kChunkEnds>{});
   constexpr int kCarryThreads = 256;
   const unsigned carry_blocks = (args.rows * args.d_state + kCarryThreads - 1) / kCarryThreads;
   CarryChunkStates<StateT><<<dim3(carry_blocks, step.num_sequences), kCarryThreads, 0, stream>>>(
       step, pool, layer, conv_floats, args, chunks);
-  if (ssd) {
-    SsdChunkOutputs(step, args, chunks, max_chunks, stream);
-  } else if (row_per_lane) {
-    ScanChunksRowPerLane(Span::kChunkOutputs, step, args, chunks, max_chunks, vector.state, stream);
-  } else {
-    ScanRows<kLanes, kPerLane, Span::kChunkOutputs><<<chunk_grid, kThreads, 0, stream>>>(
-        step, pool, layer, conv_floats, args, chunks, vector, false);
-  }
+  chunk_pass(std::integral_constant<Span, Span::kChunkOutputs>{});
 }
 
 }  // namespace
