@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # What the GPU machine should run after a change to CUDA code, in one call (device time is
 # scarce, and each call starts a machine): the CUDA kernel and backend tests (the backend's also
-# with overlapped launches), then the bench of each shape (prefill of 2k, 32k and 1M tokens), and
-# its decode again with overlapped launches. Everything is logged under $OUT (the device
-# tool's output folder; else gpu-out/) as it goes, so a call that runs out of time still returns
-# what it did; a summary is printed.
+# with each switch that is still off by default), then the bench of each shape (prefill of 2k,
+# 32k and 1M tokens), and its decode again with those switches. Everything is logged under $OUT
+# (the device tool's output folder; else gpu-out/) as it goes, so a call that runs out of time
+# still returns what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
 # repository root with .carry-bundle carried:
 #   bash tools/gpu_checks.sh [SHAPE...]      (default: mamba-130m mamba-1.4b mamba2-1.3b)
@@ -24,19 +24,26 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 echo "kernel tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$out/kernel_tests.txt" | head -3)"
 "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$out/engine_tests.txt" 2>&1
 echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/engine_tests.txt")"
-# The same tests with overlapped launches (opt-in until measured: docs/cuda.md).
-SSM_CUDA_OVERLAP_LAUNCHES=1 "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' \
-  >"$out/engine_tests_overlap.txt" 2>&1
-echo "engine tests, overlapped launches: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' \
-  "$out/engine_tests_overlap.txt")"
+# Switches that stay off until a GPU run has measured them (docs/cuda.md): the backend's tests
+# again with each, and the decode bench with each and with both.
+overlap=SSM_CUDA_OVERLAP_LAUNCHES=1
+skinny=SSM_CUDA_SKINNY_GEMM_TOKENS=64
+for switch in "$overlap" "$skinny"; do
+  log="$out/engine_tests_${switch%%=*}.txt"
+  env "$switch" "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$log" 2>&1
+  echo "engine tests, $switch: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$log")"
+done
 for shape in "${shapes[@]}"; do
   # Building a random multi-billion-parameter model on the host takes a while: a generous limit.
   timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
     --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 \
     --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
-  echo "overlapped launches:" >>"$out/bench.txt"
-  SSM_CUDA_OVERLAP_LAUNCHES=1 timeout 120 "$bin/ssm-run" bench --device cuda --random "$shape" \
-    --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 --prefill-tokens 2048 \
-    --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
+  for switches in "$overlap" "$skinny" "$overlap $skinny"; do
+    echo "with $switches:" >>"$out/bench.txt"
+    # shellcheck disable=SC2086  # the switches are a word list
+    env $switches timeout 120 "$bin/ssm-run" bench --device cuda --random "$shape" \
+      --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 --prefill-tokens 2048 \
+      --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
+  done
 done
 grep -v '^{' "$out/bench.txt"
