@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/cuda/device_buffer.h"
@@ -521,6 +523,89 @@ TEST(CudaKernelsTest, OneTokenConvEqualsTheTokenLoopAndWritesTheNarrowCopy) {
       for (int64_t i = 0; i < 2 * layer_floats; ++i) {
         const int64_t at = slot * 2 * layer_floats + i;
         ASSERT_EQ(decode_state[at], loop_state[at]) << "kernel " << kernel << " slot " << slot;
+      }
+    }
+  }
+}
+
+// Gemv with the conv in its epilogue against Gemv and then the one-token conv, for 1 and 2
+// sequences, with in_proj's rows laid out as Mamba-2's ([z | conv channels | dt]) and for each
+// number of warps per row: the same product, outputs, narrow copy and shifted windows.
+TEST(CudaKernelsTest, GemvWithTheConvEqualsGemvThenTheConv) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(10);
+  constexpr int kKernel = kGemvConvKernel;
+  // Few rows take 8 warps each; 4,249 rows of 64 or 2,048 columns one or two.
+  for (auto [channels, cols] :
+       {std::pair<int64_t, int64_t>{300, 64}, {300, 4096}, {4200, 64}, {4200, 2048}}) {
+    for (int sequences : {1, 2}) {
+      const int64_t first_row = 40, rows = first_row + channels + 9;
+      const int64_t layer_floats = (kKernel - 1) * channels + 11;
+      const std::vector<int32_t> slots = {3, 1};
+      std::vector<float> w = Random(rng, rows * cols, -1, 1);
+      const std::vector<uint16_t> w_bits = Representable(w, ElementType::kBF16);
+      const std::vector<float> x = Random(rng, sequences * cols, -2, 2);
+      const std::vector<float> state0 = Random(rng, 4 * 2 * layer_floats, -1, 1);
+      const std::vector<float> conv_w = Random(rng, channels * kKernel, -1, 1);
+      const std::vector<float> conv_b = Random(rng, channels, -1, 1);
+      DeviceBuffer w_d = ToDevice(w_bits), x_d = ToDevice(x), conv_w_d = ToDevice(conv_w),
+                   conv_b_d = ToDevice(conv_b);
+      const Matrix matrix{
+          .data = w_d.get(), .type = ElementType::kBF16, .rows = rows, .cols = cols};
+      const DeviceLayout step(std::vector<int32_t>(sequences, 1),
+                              std::vector<int32_t>(slots.begin(), slots.begin() + sequences));
+      auto run = [&](bool fused) {
+        DeviceBuffer state = ToDevice(state0);
+        DeviceBuffer out = ToDevice(std::vector<float>(sequences * rows, NAN));
+        DeviceBuffer conv_out = ToDevice(std::vector<float>(sequences * channels, NAN));
+        DeviceBuffer copy = ToDevice(std::vector<uint16_t>(sequences * channels, 0xffff));
+        const StatePool pool{.base = state.get<float>(),
+                             .slot_floats = 2 * layer_floats,
+                             .layer_floats = layer_floats};
+        const ConvOutput conv_output{.data = conv_out.get<float>(),
+                                     .ld = channels,
+                                     .copy = copy.get(),
+                                     .copy_type = ElementType::kBF16};
+        GemvConv conv;
+        if (fused) {
+          conv = {.weight = conv_w_d.get<float>(),
+                  .bias = conv_b_d.get<float>(),
+                  .first_row = first_row,
+                  .channels = channels,
+                  .step = step.layout,
+                  .pool = pool,
+                  .layer = kLayer,
+                  .out = conv_output};
+        }
+        Gemv(x_d.get<float>(), cols, sequences, matrix, nullptr, out.get<float>(), rows,
+             /*accumulate=*/false, {.enabled = true, .eps = 1e-5f}, nullptr, conv);
+        if (!fused) {
+          CausalConv1dSilu(step.layout, pool, kLayer, out.get<float>() + first_row, rows, channels,
+                           kKernel, conv_w_d.get<float>(), conv_b_d.get<float>(), conv_output,
+                           nullptr);
+        }
+        EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+        return std::tuple{
+            ToHost<float>(out, sequences * rows), ToHost<float>(conv_out, sequences * channels),
+            ToHost<uint16_t>(copy, sequences * channels), ToHost<float>(state, state0.size())};
+      };
+      const auto [fused_out, fused_conv, fused_copy, fused_state] = run(true);
+      const auto [plain_out, plain_conv, plain_copy, plain_state] = run(false);
+      const std::string where = "channels " + std::to_string(channels) + " cols " +
+                                std::to_string(cols) + " sequences " + std::to_string(sequences);
+      // The same arithmetic in two instantiations of one kernel: equal but for contraction.
+      for (size_t i = 0; i < plain_out.size(); ++i) {
+        ASSERT_NEAR(fused_out[i], plain_out[i], 1e-6f * (1 + std::abs(plain_out[i])))
+            << where << " product " << i;
+      }
+      for (size_t i = 0; i < plain_conv.size(); ++i) {
+        ASSERT_NEAR(fused_conv[i], plain_conv[i], 1e-6f * (1 + std::abs(plain_conv[i])))
+            << where << " conv output " << i;
+        ASSERT_LE(std::abs(fused_copy[i] - plain_copy[i]), 1) << where << " copy " << i;
+      }
+      for (size_t i = 0; i < plain_state.size(); ++i) {  // windows shifted, the rest untouched
+        ASSERT_NEAR(fused_state[i], plain_state[i], 1e-6f * (1 + std::abs(plain_state[i])))
+            << where << " pool float " << i;
       }
     }
   }

@@ -25,10 +25,11 @@ echo "kernel tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$out/kernel_test
 "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$out/engine_tests.txt" 2>&1
 echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/engine_tests.txt")"
 # Switches that stay off until a GPU run has measured them (docs/cuda.md): the backend's tests
-# again with each, and the decode bench with each and with both.
+# again with each, and the decode bench with each and with all.
 overlap=SSM_CUDA_OVERLAP_LAUNCHES=1
 skinny=SSM_CUDA_SKINNY_GEMM_TOKENS=64
-for switch in "$overlap" "$skinny"; do
+fused=SSM_CUDA_FUSED_DECODE=1
+for switch in "$overlap" "$skinny" "$fused"; do
   log="$out/engine_tests_${switch%%=*}.txt"
   env "$switch" "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$log" 2>&1
   echo "engine tests, $switch: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$log")"
@@ -38,7 +39,7 @@ for shape in "${shapes[@]}"; do
   timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
     --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 \
     --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
-  for switches in "$overlap" "$skinny" "$overlap $skinny"; do
+  for switches in "$overlap" "$skinny" "$fused" "$overlap $skinny $fused"; do
     echo "with $switches:" >>"$out/bench.txt"
     # shellcheck disable=SC2086  # the switches are a word list
     env $switches timeout 120 "$bin/ssm-run" bench --device cuda --random "$shape" \

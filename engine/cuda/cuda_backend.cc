@@ -477,12 +477,31 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
   float* hidden = hidden_.get<float>();
   kernels::cuda::EmbeddingLookup(step.tokens, tokens, embedding_.data, embedding_.type, H, hidden,
                                  stream_);
+  const bool decode = step.layout.num_tokens == step.layout.num_sequences;
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const Layer& layer = layers_[l];
-    // The block's RMSNorm weight is in in_proj.
-    NormalizedLinear(hidden, H, tokens, /*groups=*/1, layer.in_proj, layer.in_proj_bias,
-                     projected_.get<float>(), config_.in_proj_size(), /*accumulate=*/false,
-                     normed_.get());
+    // The block's RMSNorm weight is in in_proj; in a decode step of 1-2 sequences the conv may
+    // ride along with in_proj's Gemv.
+    const MixerConv conv = ConvOf(tokens);
+    const int64_t P = config_.in_proj_size();
+    float* projected = projected_.get<float>();
+    kernels::cuda::GemvConv fused_conv;
+    if (decode && FuseDecodeKernels() && config_.d_conv == kernels::cuda::kGemvConvKernel) {
+      fused_conv = {.weight = layer.conv,
+                    .bias = layer.conv_bias,
+                    .first_row = conv.first_row,
+                    .channels = conv.channels,
+                    .step = step.layout,
+                    .pool = pool_,
+                    .layer = l,
+                    .out = conv.out};
+    }
+    if (!NormalizedLinear(hidden, H, tokens, /*groups=*/1, layer.in_proj, layer.in_proj_bias,
+                          projected, P, /*accumulate=*/false, normed_.get(), fused_conv)) {
+      kernels::cuda::CausalConv1dSilu(step.layout, pool_, l, projected + conv.first_row, P,
+                                      conv.channels, config_.d_conv, layer.conv, layer.conv_bias,
+                                      conv.out, stream_);
+    }
     // out_proj accumulates onto the residual stream.
     if (config_.architecture == Architecture::kMamba1) {
       Linear(Mamba1Mixer(layer, l, step.layout), tokens, layer.out_proj, layer.out_proj_bias,
@@ -521,18 +540,48 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                   stream_);
 }
 
-void CudaBackend::NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
+bool CudaBackend::NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
                                    const Matrix& w, const float* bias, float* out, int64_t ldo,
-                                   bool accumulate, void* normed) {
+                                   bool accumulate, void* normed,
+                                   const kernels::cuda::GemvConv& conv) {
   if (groups == 1 && kernels::cuda::GemvSupports(w, x, ld, tokens)) {
     kernels::cuda::Gemv(x, ld, tokens, w, bias, out, ldo, accumulate,
-                        {.enabled = true, .eps = config_.norm_eps}, stream_);
-    return;
+                        {.enabled = true, .eps = config_.norm_eps}, stream_, conv);
+    return conv.weight != nullptr;
   }
   const GemmInput rows = GemmInputFor(w, tokens, normed, w.cols);
   kernels::cuda::RmsNormGroups(x, ld, tokens, w.cols, w.cols / groups, config_.norm_eps, rows.data,
                                rows.type, rows.ld, stream_);
   Linear(rows, tokens, w, bias, out, ldo, accumulate);
+  return false;
+}
+
+CudaBackend::MixerConv CudaBackend::ConvOf(int64_t tokens) {
+  float* conv_out = conv_out_.get<float>();
+  if (config_.architecture == Architecture::kMamba1) {
+    // in_proj rows are [x | z]; the conv output feeds the scan (fp32) and x_proj (in x_proj's
+    // input type, a second copy, when that is not fp32). x_proj is the same in every layer.
+    const int64_t I = config_.d_inner;
+    const GemmInput x_proj_input = GemmInputFor(layers_.front().x_proj, tokens, conv_out, I);
+    const bool copy = x_proj_input.type != ElementType::kF32;
+    return {.first_row = 0,
+            .channels = I,
+            .out = {.data = conv_out,
+                    .ld = I,
+                    .copy = copy ? x_proj_input.data : nullptr,
+                    .copy_type = x_proj_input.type}};
+  }
+  // in_proj rows are [z | xBC | dt].
+  const int64_t C = config_.conv_channels();
+  return {.first_row = config_.d_inner, .channels = C, .out = {.data = conv_out, .ld = C}};
+}
+
+bool CudaBackend::FuseDecodeKernels() {
+  static const bool fuse = [] {
+    const char* value = std::getenv("SSM_CUDA_FUSED_DECODE");
+    return value != nullptr && value[0] == '1';
+  }();
+  return fuse;
 }
 
 GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_rows, int64_t ld) {
@@ -540,24 +589,15 @@ GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_
   return {.data = type == ElementType::kF32 ? fp32_rows : narrowed_.get(), .type = type, .ld = ld};
 }
 
-// in_proj rows are [x | z]; x goes through conv, x_proj gives [dt_low | B | C], dt_proj lifts
-// dt_low to d_inner (its bias is added in the scan), and the scan produces the gated output.
+// After the conv (ConvOf): x_proj gives [dt_low | B | C], dt_proj lifts dt_low to d_inner (its
+// bias is added in the scan), and the scan produces the gated output.
 GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, N = config_.d_state, R = config_.dt_rank;
   const int64_t P = config_.in_proj_size(), X = R + 2 * N, T = step.num_tokens;
   float* projected = projected_.get<float>();
   float* conv_out = conv_out_.get<float>();
   float* x_dbl = x_dbl_.get<float>();
-  // The conv output feeds the scan (fp32) and x_proj (in x_proj's input type, a second copy).
   const GemmInput conv_for_x_proj = GemmInputFor(layer.x_proj, T, conv_out, I);
-  const bool copy = conv_for_x_proj.type != ElementType::kF32;
-  kernels::cuda::CausalConv1dSilu(step, pool_, index, projected, P, I, config_.d_conv, layer.conv,
-                                  layer.conv_bias,
-                                  {.data = conv_out,
-                                   .ld = I,
-                                   .copy = copy ? conv_for_x_proj.data : nullptr,
-                                   .copy_type = conv_for_x_proj.type},
-                                  stream_);
   Linear(conv_for_x_proj, T, layer.x_proj, nullptr, x_dbl, X, /*accumulate=*/false);
   Linear({.data = x_dbl, .ld = X}, T, layer.dt_proj, nullptr, dt_.get<float>(), I,
          /*accumulate=*/false);
@@ -592,18 +632,15 @@ GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const Step
   return y;
 }
 
-// in_proj rows are [z | xBC | dt]; xBC goes through conv and splits into x, B and C; the scan
-// runs per head and applies the gate silu(z) to its outputs, so the gated RMSNorm that follows
-// is a plain one per group, its weight folded into out_proj's columns (NormalizedLinear).
+// After the conv (ConvOf), xBC splits into x, B and C; the scan runs per head and applies the
+// gate silu(z) to its outputs, so the gated RMSNorm that follows is a plain one per group, its
+// weight folded into out_proj's columns (NormalizedLinear).
 float* CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, G = config_.n_groups, N = config_.d_state;
   const int64_t P = config_.in_proj_size(), Cch = config_.conv_channels();
   float* projected = projected_.get<float>();
   float* conv_out = conv_out_.get<float>();
   float* y = y_.get<float>();
-  kernels::cuda::CausalConv1dSilu(step, pool_, index, projected + I, P, Cch, config_.d_conv,
-                                  layer.conv, layer.conv_bias, {.data = conv_out, .ld = Cch},
-                                  stream_);
   kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
                                {.rows = I,
                                 .head_dim = config_.head_dim,

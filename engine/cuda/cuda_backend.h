@@ -12,6 +12,8 @@
 #include "engine/backend.h"
 #include "engine/cuda/device_buffer.h"
 #include "engine/model.h"
+#include "kernels/cuda/causal_conv1d.h"
+#include "kernels/cuda/gemv.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/step_layout.h"
 
@@ -135,14 +137,24 @@ class CudaBackend : public Backend {
                                         void* fp32_rows, int64_t ld);
   // out (=|+=) RMSNorm(x) . w^T (+ bias), the norm taken per group of width / groups columns
   // and its weight folded into w's columns. A few tokens of one group go through Gemv, which
-  // normalizes on the fly; otherwise the norm writes w's input type (at `normed`, or in place
-  // when that is fp32) and the product follows.
-  void NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
+  // normalizes on the fly (and runs `conv` in its epilogue, if given one); otherwise the norm
+  // writes w's input type (at `normed`, or in place when that is fp32) and the product follows.
+  // Returns whether it ran the conv.
+  bool NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
                         const kernels::cuda::Matrix& w, const float* bias, float* out, int64_t ldo,
-                        bool accumulate, void* normed);
-  // Each mixer leaves out_proj's input rows and says where they are: Mamba-1's in out_proj's
-  // input type; Mamba-2's in fp32 and gated, still to be normalized (its gated norm's weight is
-  // in out_proj).
+                        bool accumulate, void* normed, const kernels::cuda::GemvConv& conv = {});
+  // The conv of a layer's mixer: which of in_proj's outputs it reads and where it writes.
+  struct MixerConv {
+    int64_t first_row, channels;
+    kernels::cuda::ConvOutput out;
+  };
+  MixerConv ConvOf(int64_t tokens);
+  // Whether decode steps of 1-2 sequences run the conv in in_proj's Gemv: only with
+  // SSM_CUDA_FUSED_DECODE=1 until a GPU run has measured it (docs/cuda.md).
+  static bool FuseDecodeKernels();
+  // Each mixer, after the conv, leaves out_proj's input rows and says where they are: Mamba-1's
+  // in out_proj's input type; Mamba-2's in fp32 and gated, still to be normalized (its gated
+  // norm's weight is in out_proj).
   kernels::cuda::GemmInput Mamba1Mixer(const Layer& layer, int64_t index,
                                        const kernels::cuda::StepLayout& step);
   float* Mamba2Mixer(const Layer& layer, int64_t index, const kernels::cuda::StepLayout& step);

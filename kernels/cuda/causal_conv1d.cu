@@ -1,6 +1,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/causal_conv1d.h"
+#include "kernels/cuda/conv_common.cuh"
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
 
@@ -17,31 +18,7 @@ __device__ __forceinline__ float Input(const float* x, int64_t ldx, const float*
   return q >= 0 ? x[(begin + q) * ldx + c] : window[(kernel - 1 + q) * channels + c];
 }
 
-__device__ __forceinline__ void Store(const ConvOutput& out, int64_t token, int64_t channel,
-                                      float v) {
-  out.data[token * out.ld + channel] = v;
-  if (out.copy != nullptr) StoreAs(out.copy, token * out.ld + channel, out.copy_type, v);
-}
-
 constexpr int kRunTokens = 8;  // consecutive tokens per thread in ConvTokens
-
-// One output: SiLU(bias + weights . inputs), inputs oldest first. Both kernels that compute
-// outputs go through it, so they compute the same function.
-template <int kKernel>
-__device__ __forceinline__ float ConvSilu(const float (&w)[kKernel], float bias,
-                                          const float (&inputs)[kKernel]) {
-  float acc = bias;
-#pragma unroll
-  for (int k = 0; k < kKernel; ++k) acc += w[k] * inputs[k];
-  return Silu(acc);
-}
-
-// Channel c's weights, kept in registers.
-template <int kKernel>
-__device__ __forceinline__ void LoadWeights(const float* weight, int64_t c, float (&w)[kKernel]) {
-#pragma unroll
-  for (int k = 0; k < kKernel; ++k) w[k] = weight[c * kKernel + k];
-}
 
 // grid: (runs of kRunTokens tokens, channel blocks). A thread computes one channel for a run of
 // consecutive tokens, sliding the kKernel inputs along in registers, so each input is read
@@ -54,7 +31,7 @@ __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const
   const int64_t c = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
   if (c >= channels) return;
   float w[kKernel];
-  LoadWeights(weight, c, w);
+  LoadConvWeights(weight, c, w);
   const float b = bias != nullptr ? bias[c] : 0.0f;
   const int first = blockIdx.x * kRunTokens;
   const int last = min(first + kRunTokens, step.num_tokens);
@@ -76,7 +53,7 @@ __global__ void ConvTokens(StepLayout step, StatePool pool, int64_t layer, const
       for (int j = 0; j < kKernel - 1; ++j) inputs[j] = inputs[j + 1];
     }
     inputs[kKernel - 1] = x[static_cast<int64_t>(t) * ldx + c];
-    Store(out, t, c, ConvSilu(w, b, inputs));
+    StoreConvOutput(out, t, c, ConvSilu(w, b, inputs));
   }
 }
 
@@ -114,12 +91,12 @@ __global__ void ConvOneToken(StepLayout step, StatePool pool, int64_t layer, con
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) inputs[j] = window[j * channels + c];
   float w[kKernel];
-  LoadWeights(weight, c, w);
+  LoadConvWeights(weight, c, w);
   const float b = bias != nullptr ? bias[c] : 0.0f;
   WaitForPreviousKernel();
   LetNextKernelStart();
   inputs[kKernel - 1] = x[t * ldx + c];
-  Store(out, t, c, ConvSilu(w, b, inputs));
+  StoreConvOutput(out, t, c, ConvSilu(w, b, inputs));
 #pragma unroll
   for (int j = 0; j < kKernel - 1; ++j) window[j * channels + c] = inputs[j + 1];
 }

@@ -1,5 +1,7 @@
 #include <cstdint>
+#include <type_traits>
 
+#include "kernels/cuda/conv_common.cuh"
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
@@ -38,10 +40,13 @@ __device__ __forceinline__ float Dot8(uint4 packed, const float* x, float& squar
 
 // kWarpsPerRow warps share each output row, each taking every kWarpsPerRow-th run of 32 loads:
 // a short row (out_proj's, x_proj's) is then one round of loads per lane, and a matrix of few
-// rows (x_proj: dt_rank + 2 d_state) still has enough warps to fill the GPU.
-template <typename T, int kTokens, bool kNormalize, int kWarpsPerRow>
+// rows (x_proj: dt_rank + 2 d_state) still has enough warps to fill the GPU. Lane t of the row's
+// first warp finishes token t (after the reductions every lane holds the same sums), with kConv
+// also through the conv epilogue (GemvConv).
+template <typename T, int kTokens, bool kNormalize, int kWarpsPerRow, bool kConv>
 __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
-                         const float* bias, float* out, int64_t ldo, bool accumulate, float eps) {
+                         const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
+                         GemvConv conv) {
   constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int part = warp % kWarpsPerRow, row_in_block = warp / kWarpsPerRow;
@@ -61,6 +66,19 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
   const int64_t first = part * 32 + lane;
   uint4 packed[kUnroll];
   load_round(first, packed);
+  // So are the conv's weights, and its window is only this kernel's own output (a step ago).
+  const int64_t channel = row - conv.first_row;
+  const bool conv_row = kConv && active && channel >= 0 && channel < conv.channels;
+  const bool finishes_a_token = part == 0 && lane < kTokens;
+  float window[kGemvConvKernel - 1], conv_weights[kGemvConvKernel], conv_bias = 0.0f;
+  float* slot_window = nullptr;
+  if (conv_row && finishes_a_token) {
+    slot_window = conv.pool.Layer(conv.step.seq_slot[lane], conv.layer) + channel;
+#pragma unroll
+    for (int j = 0; j < kGemvConvKernel - 1; ++j) window[j] = slot_window[j * conv.channels];
+    LoadConvWeights(conv.weight, channel, conv_weights);
+    conv_bias = conv.bias != nullptr ? conv.bias[channel] : 0.0f;
+  }
   WaitForPreviousKernel();
   LetNextKernelStart();
   for (int64_t base = first; base < loads; base += 32 * kWarpsPerRow * kUnroll) {
@@ -101,13 +119,22 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
       }
     }
   }
-  if (lane == 0 && active) {
+  if (!active || !finishes_a_token) return;
 #pragma unroll
-    for (int t = 0; t < kTokens; ++t) {
-      if constexpr (kNormalize) acc[t] *= rsqrtf(squares[t] / cols + eps);
-      float v = acc[t] + (bias != nullptr ? bias[row] : 0.0f);
-      float& o = out[t * ldo + row];
-      o = accumulate ? o + v : v;
+  for (int t = 0; t < kTokens; ++t) {
+    if (lane != t) continue;
+    if constexpr (kNormalize) acc[t] *= rsqrtf(squares[t] / cols + eps);
+    const float v = acc[t] + (bias != nullptr ? bias[row] : 0.0f);
+    float& o = out[t * ldo + row];
+    o = accumulate ? o + v : v;
+    if (conv_row) {
+      float inputs[kGemvConvKernel];
+#pragma unroll
+      for (int j = 0; j < kGemvConvKernel - 1; ++j) inputs[j] = window[j];
+      inputs[kGemvConvKernel - 1] = o;
+      StoreConvOutput(conv.out, t, channel, ConvSilu(conv_weights, conv_bias, inputs));
+#pragma unroll
+      for (int j = 0; j < kGemvConvKernel - 1; ++j) slot_window[j * conv.channels] = inputs[j + 1];
     }
   }
 }
@@ -124,46 +151,49 @@ int WarpsPerRow(int64_t rows, int64_t cols) {
   return warps;
 }
 
-template <typename T, int kTokens, bool kNormalize>
+template <typename T, int kTokens, bool kNormalize, bool kConv>
 void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                 const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
-                cudaStream_t stream) {
+                const GemvConv& conv, cudaStream_t stream) {
   const int warps_per_row = WarpsPerRow(rows, cols);
   const int rows_per_block = kWarps / warps_per_row;
   const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
   auto launch = [&](auto kernel) {
     LaunchOverlapped(kernel, blocks, kThreads, 0, stream, w, rows, cols, x, ldx, bias, out, ldo,
-                     accumulate, eps);
+                     accumulate, eps, conv);
   };
   switch (warps_per_row) {
     case 1:
-      return launch(GemvRows<T, kTokens, kNormalize, 1>);
+      return launch(GemvRows<T, kTokens, kNormalize, 1, kConv>);
     case 2:
-      return launch(GemvRows<T, kTokens, kNormalize, 2>);
+      return launch(GemvRows<T, kTokens, kNormalize, 2, kConv>);
     case 4:
-      return launch(GemvRows<T, kTokens, kNormalize, 4>);
+      return launch(GemvRows<T, kTokens, kNormalize, 4, kConv>);
     default:
-      return launch(GemvRows<T, kTokens, kNormalize, 8>);
+      return launch(GemvRows<T, kTokens, kNormalize, 8, kConv>);
   }
 }
 
-// Launches GemvRows<T, tokens, normalize, ...> for arguments known only at run time.
+// Launches GemvRows<T, tokens, normalize, ..., conv> for arguments known only at run time.
 template <typename T, int kTokens = 1>
 void LaunchGemv(int64_t tokens, const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                 const float* bias, float* out, int64_t ldo, bool accumulate,
-                GemvNormalize normalize, cudaStream_t stream) {
+                GemvNormalize normalize, const GemvConv& conv, cudaStream_t stream) {
   if constexpr (kTokens <= kGemvMaxTokens) {
     if (tokens != kTokens) {
       return LaunchGemv<T, kTokens + 1>(tokens, w, rows, cols, x, ldx, bias, out, ldo, accumulate,
-                                        normalize, stream);
+                                        normalize, conv, stream);
     }
-    if (normalize.enabled) {
-      LaunchRows<T, kTokens, true>(w, rows, cols, x, ldx, bias, out, ldo, accumulate, normalize.eps,
-                                   stream);
-    } else {
-      LaunchRows<T, kTokens, false>(w, rows, cols, x, ldx, bias, out, ldo, accumulate, 0.0f,
-                                    stream);
+    auto launch = [&](auto normalized, auto convolved) {
+      LaunchRows<T, kTokens, decltype(normalized)::value, decltype(convolved)::value>(
+          w, rows, cols, x, ldx, bias, out, ldo, accumulate, normalize.eps, conv, stream);
+    };
+    using Yes = std::true_type;
+    using No = std::false_type;
+    if (conv.weight != nullptr) {
+      return normalize.enabled ? launch(Yes{}, Yes{}) : launch(No{}, Yes{});
     }
+    return normalize.enabled ? launch(Yes{}, No{}) : launch(No{}, No{});
   }
 }
 
@@ -176,13 +206,14 @@ bool GemvSupports(const Matrix& w, const float* x, int64_t ldx, int64_t tokens) 
 }
 
 void Gemv(const float* x, int64_t ldx, int64_t tokens, const Matrix& w, const float* bias,
-          float* out, int64_t ldo, bool accumulate, GemvNormalize normalize, cudaStream_t stream) {
+          float* out, int64_t ldo, bool accumulate, GemvNormalize normalize, cudaStream_t stream,
+          const GemvConv& conv) {
   if (w.type == ElementType::kBF16) {
     LaunchGemv(tokens, static_cast<const __nv_bfloat16*>(w.data), w.rows, w.cols, x, ldx, bias, out,
-               ldo, accumulate, normalize, stream);
+               ldo, accumulate, normalize, conv, stream);
   } else {
     LaunchGemv(tokens, static_cast<const __half*>(w.data), w.rows, w.cols, x, ldx, bias, out, ldo,
-               accumulate, normalize, stream);
+               accumulate, normalize, conv, stream);
   }
 }
 

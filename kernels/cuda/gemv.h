@@ -5,7 +5,9 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/cuda/step_layout.h"
 
 namespace ssm::kernels::cuda {
 
@@ -29,8 +31,27 @@ struct GemvNormalize {
   bool enabled = false;
   float eps = 0.0f;
 };
+// With a conv, the product is in_proj of a decode step (token t is sequence t's one token) and
+// its rows [first_row, first_row + channels) are the inputs of the causal conv + SiLU: each
+// such output also goes through that channel's conv, continuing the sequence's window in its
+// slot, and the result is stored as CausalConv1dSilu would (causal_conv1d.h), window shift
+// included. That saves a decode step's conv kernel per layer: a small batch's step is a chain
+// of short kernels, each paying its start-up and first memory round trip. Conv kernels of
+// kGemvConvKernel taps only (every published Mamba's).
+constexpr int kGemvConvKernel = 4;
+struct GemvConv {
+  const float* weight = nullptr;  // [channels, kGemvConvKernel]; null: no conv
+  const float* bias = nullptr;    // [channels] or null
+  int64_t first_row = 0;
+  int64_t channels = 0;
+  StepLayout step;
+  StatePool pool;
+  int64_t layer = 0;
+  ConvOutput out;
+};
 void Gemv(const float* x, int64_t ldx, int64_t tokens, const Matrix& w, const float* bias,
-          float* out, int64_t ldo, bool accumulate, GemvNormalize normalize, cudaStream_t stream);
+          float* out, int64_t ldo, bool accumulate, GemvNormalize normalize, cudaStream_t stream,
+          const GemvConv& conv = {});
 
 }  // namespace ssm::kernels::cuda
 
