@@ -319,12 +319,34 @@ class ScanInputs {
   int64_t layer_floats() const { return layer_floats_; }
   const std::vector<float>& state0() const { return state0_; }
 
+  // Gives dt a low-rank form, dt = dt_low . dt_proj^T as Mamba-1's dt_proj makes it (dt_proj in
+  // bf16), so that a run may pass either dt or that form.
+  void UseLowRankStepSize(int dt_rank, std::mt19937& rng) {
+    dt_rank_ = dt_rank;
+    ld_low_ = dt_rank + 8;
+    const std::vector<float> low = Random(rng, tokens_ * ld_low_, -1, 1);
+    std::vector<float> proj = Random(rng, heads_ * dt_rank, -0.1f, 0.1f);
+    dt_proj_ = ToDevice(Representable(proj, ElementType::kBF16));
+    std::vector<float> dt(tokens_ * heads_);
+    for (int t = 0; t < tokens_; ++t) {
+      for (int64_t h = 0; h < heads_; ++h) {
+        double sum = 0;
+        for (int k = 0; k < dt_rank; ++k)
+          sum += double(low[t * ld_low_ + k]) * proj[h * dt_rank + k];
+        dt[t * heads_ + h] = static_cast<float>(sum);
+      }
+    }
+    dt_low_ = ToDevice(low);
+    dt_ = ToDevice(dt);
+  }
+
   // Scans the step (sequence s: lengths[s] tokens, slot slots[s]); returns the whole pool after
   // it and y (when y_type is f32). With `chunked`, long steps take the chunked scan.
   std::pair<std::vector<float>, std::vector<float>> Run(const std::vector<int32_t>& lengths,
                                                         const std::vector<int32_t>& slots,
                                                         ElementType y_type, bool chunked,
-                                                        bool count_single_tokens = false) {
+                                                        bool count_single_tokens = false,
+                                                        bool low_rank = false) {
     DeviceBuffer state = ToDevice(state0_);
     DeviceBuffer y = ToDevice(std::vector<float>(tokens_ * c_.rows, NAN));
     const int64_t workspace_floats =
@@ -335,32 +357,36 @@ class ScanInputs {
                          .slot_floats = 2 * layer_floats_,
                          .layer_floats = layer_floats_};
     const int64_t ldbc = 2 * c_.groups * c_.d_state;
-    SelectiveScan(step.layout, pool, kLayer, conv_floats_,
-                  {.rows = c_.rows,
-                   .head_dim = c_.head_dim,
-                   .heads_per_group = heads_ / c_.groups,
-                   .d_state = c_.d_state,
-                   .x = x_.get<float>(),
-                   .ldx = c_.rows,
-                   .dt = dt_.get<float>(),
-                   .lddt = heads_,
-                   .dt_bias = dt_bias_.get<float>(),
-                   .dt_min = c_.mamba1 ? 0.0f : 0.01f,
-                   .dt_max = c_.mamba1 ? std::numeric_limits<float>::infinity() : 0.5f,
-                   .B = bc_.get<float>(),
-                   .C = bc_.get<float>() + c_.groups * c_.d_state,
-                   .ldbc = ldbc,
-                   .A = A_.get<float>(),
-                   .a_per_state = c_.mamba1,
-                   .D = D_.get<float>(),
-                   .z = c_.gated ? z_.get<float>() : nullptr,
-                   .ldz = c_.rows,
-                   .y = y.get(),
-                   .ldy = c_.rows,
-                   .y_type = y_type,
-                   .workspace = workspace.get<float>(),
-                   .workspace_floats = workspace_floats},
-                  nullptr);
+    const ScanArgs args{.rows = c_.rows,
+                        .head_dim = c_.head_dim,
+                        .heads_per_group = heads_ / c_.groups,
+                        .d_state = c_.d_state,
+                        .x = x_.get<float>(),
+                        .ldx = c_.rows,
+                        .dt = low_rank ? dt_low_.get<float>() : dt_.get<float>(),
+                        .lddt = low_rank ? ld_low_ : heads_,
+                        .dt_proj = low_rank ? dt_proj_.get() : nullptr,
+                        .dt_rank = dt_rank_,
+                        .dt_bias = dt_bias_.get<float>(),
+                        .dt_min = c_.mamba1 ? 0.0f : 0.01f,
+                        .dt_max = c_.mamba1 ? std::numeric_limits<float>::infinity() : 0.5f,
+                        .B = bc_.get<float>(),
+                        .C = bc_.get<float>() + c_.groups * c_.d_state,
+                        .ldbc = ldbc,
+                        .A = A_.get<float>(),
+                        .a_per_state = c_.mamba1,
+                        .D = D_.get<float>(),
+                        .z = c_.gated ? z_.get<float>() : nullptr,
+                        .ldz = c_.rows,
+                        .y = y.get(),
+                        .ldy = c_.rows,
+                        .y_type = y_type,
+                        .workspace = workspace.get<float>(),
+                        .workspace_floats = workspace_floats};
+    if (low_rank) {
+      EXPECT_TRUE(ScanTakesLowRankStepSize(args, step.layout.num_sequences));
+    }
+    SelectiveScan(step.layout, pool, kLayer, conv_floats_, args, nullptr);
     EXPECT_EQ(cudaGetLastError(), cudaSuccess);
     return {ToHost<float>(state, state0_.size()), y_type == ElementType::kF32
                                                       ? ToHost<float>(y, tokens_ * c_.rows)
@@ -373,6 +399,9 @@ class ScanInputs {
   int64_t heads_, conv_floats_, layer_floats_;
   std::vector<float> state0_;
   DeviceBuffer x_, dt_, bc_, z_, A_, D_, dt_bias_;
+  int dt_rank_ = 0;
+  int64_t ld_low_ = 0;
+  DeviceBuffer dt_low_, dt_proj_;  // with UseLowRankStepSize
 };
 
 TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
@@ -415,6 +444,60 @@ TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
       ASSERT_EQ(decode_state[2 * 2 * layer_floats + i], inputs.state0()[2 * 2 * layer_floats + i]);
     }
   }
+}
+
+// Mamba-1's decode scan given dt in its low-rank form (dt_low and dt_proj, as x_proj and dt_proj
+// leave them) against the same scan given dt: dt_rank 48 (mamba-130m: 6 pieces of 8 over a row's
+// 4 lanes) and 160 (mamba-2.8b).
+TEST(CudaKernelsTest, OneTokenScanComputesTheLowRankStepSizeAsDtProjWould) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(6);
+  const ScanCase& mamba1 = kScanCases[0];
+  for (int dt_rank : {48, 160}) {
+    ScanInputs inputs(mamba1, kSequences, rng, kSlots, /*conv_floats=*/8);
+    inputs.UseLowRankStepSize(dt_rank, rng);
+    const std::vector<int32_t> lengths(kSequences, 1), slots = DecodeSlots();
+    const auto [plain_state, plain_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+    const auto [low_rank_state, low_rank_y] =
+        inputs.Run(lengths, slots, ElementType::kF32, false, false, /*low_rank=*/true);
+    for (size_t i = 0; i < plain_y.size(); ++i) {
+      ASSERT_NEAR(low_rank_y[i], plain_y[i], 1e-5f * (1 + std::abs(plain_y[i])))
+          << "dt_rank " << dt_rank << " y " << i;
+    }
+    for (size_t i = 0; i < plain_state.size(); ++i) {
+      ASSERT_NEAR(low_rank_state[i], plain_state[i], 1e-5f * (1 + std::abs(plain_state[i])))
+          << "dt_rank " << dt_rank << " pool float " << i;
+    }
+  }
+}
+
+TEST(CudaKernelsTest, LowRankStepSizeIsDeclinedWhereTheScanCannotTakeIt) {
+  alignas(16) static float dt_low[256];
+  alignas(16) static uint16_t dt_proj[256];
+  // mamba-1.4b's shapes: 4,096 rows of 16 states, dt_rank 128, dt_low rows 160 floats apart.
+  const ScanArgs mamba1{.rows = 4096,
+                        .head_dim = 1,
+                        .d_state = 16,
+                        .dt = dt_low,
+                        .lddt = 160,
+                        .dt_proj = dt_proj,
+                        .dt_proj_type = ElementType::kBF16,
+                        .dt_rank = 128};
+  EXPECT_TRUE(ScanTakesLowRankStepSize(mamba1, 1));
+  EXPECT_TRUE(ScanTakesLowRankStepSize(mamba1, 8));
+  EXPECT_FALSE(ScanTakesLowRankStepSize(mamba1, 16));  // four runs per thread
+  ScanArgs odd_rank = mamba1;
+  odd_rank.dt_rank = 12;
+  EXPECT_FALSE(ScanTakesLowRankStepSize(odd_rank, 1));
+  ScanArgs heads = mamba1;
+  heads.head_dim = 64;
+  EXPECT_FALSE(ScanTakesLowRankStepSize(heads, 1));
+  ScanArgs fp32 = mamba1;
+  fp32.dt_proj_type = ElementType::kF32;
+  EXPECT_FALSE(ScanTakesLowRankStepSize(fp32, 1));
+  ScanArgs unaligned = mamba1;
+  unaligned.lddt = 162;
+  EXPECT_FALSE(ScanTakesLowRankStepSize(unaligned, 1));
 }
 
 // A decode step big enough that the one-token kernel gives each thread four runs of state (the

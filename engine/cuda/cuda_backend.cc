@@ -590,7 +590,8 @@ GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_
 }
 
 // After the conv (ConvOf): x_proj gives [dt_low | B | C], dt_proj lifts dt_low to d_inner (its
-// bias is added in the scan), and the scan produces the gated output.
+// bias is added in the scan), and the scan produces the gated output. In a decode step of few
+// sequences (with fused decode kernels) the scan lifts dt_low itself.
 GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const StepLayout& step) {
   const int64_t I = config_.d_inner, N = config_.d_state, R = config_.dt_rank;
   const int64_t P = config_.in_proj_size(), X = R + 2 * N, T = step.num_tokens;
@@ -599,36 +600,45 @@ GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const Step
   float* x_dbl = x_dbl_.get<float>();
   const GemmInput conv_for_x_proj = GemmInputFor(layer.x_proj, T, conv_out, I);
   Linear(conv_for_x_proj, T, layer.x_proj, nullptr, x_dbl, X, /*accumulate=*/false);
-  Linear({.data = x_dbl, .ld = X}, T, layer.dt_proj, nullptr, dt_.get<float>(), I,
-         /*accumulate=*/false);
   const GemmInput y = GemmInputFor(layer.out_proj, T, y_.get(), I);
-  kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
-                               {.rows = I,
-                                .head_dim = 1,
-                                .heads_per_group = I,
-                                .d_state = static_cast<int>(N),
-                                .x = conv_out,
-                                .ldx = I,
-                                .dt = dt_.get<float>(),
-                                .lddt = I,
-                                .dt_bias = layer.dt_bias,
-                                .dt_min = 0.0f,
-                                .dt_max = std::numeric_limits<float>::infinity(),
-                                .B = x_dbl + R,
-                                .C = x_dbl + R + N,
-                                .ldbc = X,
-                                .A = layer.A,
-                                .a_per_state = true,
-                                .D = layer.D,
-                                .z = projected + I,
-                                .ldz = P,
-                                .y = y.data,
-                                .ldy = I,
-                                .y_type = y.type,
-                                .state_type = StateType(),
-                                .workspace = scan_workspace_.get<float>(),
-                                .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
-                               stream_);
+  kernels::cuda::ScanArgs scan{.rows = I,
+                               .head_dim = 1,
+                               .heads_per_group = I,
+                               .d_state = static_cast<int>(N),
+                               .x = conv_out,
+                               .ldx = I,
+                               .dt = x_dbl,
+                               .lddt = X,
+                               .dt_proj = layer.dt_proj.data,
+                               .dt_proj_type = layer.dt_proj.type,
+                               .dt_rank = static_cast<int>(R),
+                               .dt_bias = layer.dt_bias,
+                               .dt_min = 0.0f,
+                               .dt_max = std::numeric_limits<float>::infinity(),
+                               .B = x_dbl + R,
+                               .C = x_dbl + R + N,
+                               .ldbc = X,
+                               .A = layer.A,
+                               .a_per_state = true,
+                               .D = layer.D,
+                               .z = projected + I,
+                               .ldz = P,
+                               .y = y.data,
+                               .ldy = I,
+                               .y_type = y.type,
+                               .state_type = StateType(),
+                               .workspace = scan_workspace_.get<float>(),
+                               .workspace_floats = ScanWorkspaceFloats(token_capacity_)};
+  const bool decode = T == step.num_sequences;
+  if (!decode || !FuseDecodeKernels() ||
+      !kernels::cuda::ScanTakesLowRankStepSize(scan, step.num_sequences)) {
+    Linear({.data = x_dbl, .ld = X}, T, layer.dt_proj, nullptr, dt_.get<float>(), I,
+           /*accumulate=*/false);
+    scan.dt = dt_.get<float>();
+    scan.lddt = I;
+    scan.dt_proj = nullptr;
+  }
+  kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(), scan, stream_);
   return y;
 }
 

@@ -149,8 +149,9 @@ class CudaBackend : public Backend {
     kernels::cuda::ConvOutput out;
   };
   MixerConv ConvOf(int64_t tokens);
-  // Whether decode steps of 1-2 sequences run the conv in in_proj's Gemv: only with
-  // SSM_CUDA_FUSED_DECODE=1 until a GPU run has measured it (docs/cuda.md).
+  // Whether small decode steps run the conv in in_proj's Gemv (1-2 sequences) and Mamba-1's
+  // dt_proj in the scan: only with SSM_CUDA_FUSED_DECODE=1 until a GPU run has measured it
+  // (docs/cuda.md).
   static bool FuseDecodeKernels();
   // Each mixer, after the conv, leaves out_proj's input rows and says where they are: Mamba-1's
   // in out_proj's input type; Mamba-2's in fp32 and gated, still to be normalized (its gated

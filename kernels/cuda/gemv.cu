@@ -5,38 +5,15 @@
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
+#include "kernels/cuda/packed_dot.cuh"
 
 namespace ssm::kernels::cuda {
 namespace {
 
 constexpr int kWarps = 8;  // output rows per block
 constexpr int kThreads = kWarps * 32;
-constexpr int kPerLoad = 8;  // 16-bit elements per 16-byte load
-constexpr int kUnroll = 8;   // loads a lane issues before it waits for the first
-
-__device__ __forceinline__ float2 Widen2(uint32_t bits, const __nv_bfloat16*) {
-  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&bits));
-}
-__device__ __forceinline__ float2 Widen2(uint32_t bits, const __half*) {
-  return __half22float2(*reinterpret_cast<const __half2*>(&bits));
-}
-
-// Dot product of 8 packed 16-bit weights with x[0, 8); with kSquares also adds x's squares.
-template <typename T, bool kSquares>
-__device__ __forceinline__ float Dot8(uint4 packed, const float* x, float& squares) {
-  const float4 lo = reinterpret_cast<const float4*>(x)[0];
-  const float4 hi = reinterpret_cast<const float4*>(x)[1];
-  if constexpr (kSquares) {
-    squares += lo.x * lo.x + lo.y * lo.y + lo.z * lo.z + lo.w * lo.w + hi.x * hi.x + hi.y * hi.y +
-               hi.z * hi.z + hi.w * hi.w;
-  }
-  const float2 w0 = Widen2(packed.x, static_cast<const T*>(nullptr));
-  const float2 w1 = Widen2(packed.y, static_cast<const T*>(nullptr));
-  const float2 w2 = Widen2(packed.z, static_cast<const T*>(nullptr));
-  const float2 w3 = Widen2(packed.w, static_cast<const T*>(nullptr));
-  return w0.x * lo.x + w0.y * lo.y + w1.x * lo.z + w1.y * lo.w + w2.x * hi.x + w2.y * hi.y +
-         w3.x * hi.z + w3.y * hi.w;
-}
+constexpr int kPerLoad = kPackedValues;
+constexpr int kUnroll = 8;  // loads a lane issues before it waits for the first
 
 // kWarpsPerRow warps share each output row, each taking every kWarpsPerRow-th run of 32 loads:
 // a short row (out_proj's, x_proj's) is then one round of loads per lane, and a matrix of few

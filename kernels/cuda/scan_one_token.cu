@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
+#include "kernels/cuda/packed_dot.cuh"
 #include "kernels/cuda/scan_common.cuh"
 #include "kernels/cuda/scan_passes.h"
 
@@ -10,6 +11,42 @@ namespace ssm::kernels::cuda {
 namespace {
 
 constexpr int kDecodeThreads = 128;
+
+// Four runs per thread keep the most bytes in flight, but a small batch would then leave most of
+// the GPU idle (mamba-1.4b at batch 1: 32 blocks), so it takes one run per thread (for d_state
+// over 128, the runs that cover a row).
+constexpr int64_t kManyBlocks = 512;  // ~4 per SM of an H200
+
+constexpr int RunsPerThread(int d_state) { return d_state > 128 ? d_state / 128 : 1; }
+
+int64_t ElementsPerBlock(int runs_per_thread) {
+  return static_cast<int64_t>(kDecodeThreads / 32) * 128 * runs_per_thread;
+}
+
+bool TakesFourRuns(int64_t rows, int d_state, int sequences) {
+  const int64_t elements = rows * d_state;
+  const int64_t big = ElementsPerBlock(4 * RunsPerThread(d_state));
+  return (elements + big - 1) / big * sequences >= kManyBlocks;
+}
+
+// The raw step size of the row whose kLanesPerRow lanes call this together, from dt's low-rank
+// form: each lane takes every kLanesPerRow-th 8 columns of the row's dt_proj (loaded into
+// `weights` before the wait) and dt_low, and the lanes sum their parts.
+template <int kLanesPerRow, int kPieces>
+__device__ __forceinline__ float LowRankStepSize(const ScanArgs& a, const uint4 (&weights)[kPieces],
+                                                 const float* dt_low, int lane_in_row) {
+  float partial = 0.0f, unused = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kPieces; ++i) {
+    const int piece = lane_in_row + i * kLanesPerRow;
+    if (piece >= a.dt_rank / kPackedValues) break;
+    const float* x = dt_low + piece * kPackedValues;
+    partial += a.dt_proj_type == ElementType::kBF16
+                   ? Dot8<__nv_bfloat16, false>(weights[i], x, unused)
+                   : Dot8<__half, false>(weights[i], x, unused);
+  }
+  return SumOverLanes<kLanesPerRow>(partial);
+}
 
 // A step of one token per sequence (decode) reads and writes each state element once and does
 // little else, so its speed is the bytes in flight and how fully each access uses them. A warp
@@ -19,14 +56,18 @@ constexpr int kDecodeThreads = 128;
 // instruction touching half of every other 32-byte sector: mamba2-1.3b's batch-256 scan moved
 // 1.9 TB/s that way, 2.65 TB/s this way.) Lane l's run j starts at element
 // warp_first + 128 j + 4 l, in row (that / d_state); a thread issues all its state loads before
-// it computes, and the lanes holding parts of a row sum its C . state with shuffles.
-template <int kStates, int kRuns, typename StateT>
+// it computes, and the lanes holding parts of a row sum its C . state with shuffles. With
+// kLowRank (one run per thread, a row per head: Mamba-1), the lanes of a row also compute its
+// step size from dt's low-rank form (ScanArgs::dt_proj), dt_proj's weights loaded before the wait.
+template <int kStates, int kRuns, typename StateT, bool kLowRank = false>
 __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
                              ScanArgs a, VectorRuns vector, bool only_single_tokens) {
   // Lanes that share a row within a run, and runs of a thread that share a row (d_state 256).
   constexpr int kLanesPerRow = kStates / 4 < 32 ? kStates / 4 : 32;
   constexpr int kRunsPerRow = kStates > 128 ? kStates / 128 : 1;
   static_assert(kRuns % kRunsPerRow == 0);
+  static_assert(!kLowRank || kRuns == 1);
+  constexpr int kPieces = (kMaxLowRank / kPackedValues + kLanesPerRow - 1) / kLanesPerRow;
   const int s = blockIdx.y;
   if (only_single_tokens && step.seq_length[s] != 1) return;  // ScanRows'
   const int lane = threadIdx.x % 32;
@@ -48,6 +89,19 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
       for (int i = 0; i < 4; ++i) h[j][i] = 0.0f;
     }
   }
+  // dt_proj is no kernel's output.
+  const int lane_in_row = lane % kLanesPerRow;
+  uint4 dt_weights[kLowRank ? kPieces : 1];
+  if constexpr (kLowRank) {
+    const int64_t row = min(warp_first + 4 * lane, elements - 4) / kStates;
+    const uint4* weights = static_cast<const uint4*>(a.dt_proj) + row * (a.dt_rank / kPackedValues);
+#pragma unroll
+    for (int i = 0; i < kPieces; ++i) {
+      const int piece = lane_in_row + i * kLanesPerRow;
+      dt_weights[i] =
+          piece < a.dt_rank / kPackedValues ? __ldg(weights + piece) : make_uint4(0, 0, 0, 0);
+    }
+  }
   // The state is only this kernel's output (a step ago): its loads went out before the wait;
   // B, C, dt and x are the previous kernels'.
   WaitForPreviousKernel();
@@ -63,7 +117,13 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
     LoadRun(a.C + t * a.ldbc + group * kStates + first, vector.bc, C);
     LoadDecayRates(a, head, kStates, first, vector.A, A);
     const float dt_bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
-    const float dt = StepSize(a.dt[t * a.lddt + head], dt_bias, a);
+    float raw_dt;
+    if constexpr (kLowRank) {
+      raw_dt = LowRankStepSize<kLanesPerRow>(a, dt_weights, a.dt + t * a.lddt, lane_in_row);
+    } else {
+      raw_dt = a.dt[t * a.lddt + head];
+    }
+    const float dt = StepSize(raw_dt, dt_bias, a);
     const float dt_x = dt * a.x[t * a.ldx + row];
     dot[j] = 0.0f;
 #pragma unroll
@@ -96,27 +156,30 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
 template <int kStates, typename StateT>
 void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_t conv_floats,
             const ScanArgs& args, bool only_single_tokens, cudaStream_t stream) {
-  // Four runs per thread keep the most bytes in flight, but a small batch would then leave
-  // most of the GPU idle (mamba-1.4b at batch 1: 32 blocks), so it takes one run per thread.
-  constexpr int kRuns = kStates > 128 ? kStates / 128 : 1;  // a thread's runs cover whole rows
-  constexpr int64_t kSmallElements = kDecodeThreads / 32 * 128 * kRuns;
-  constexpr int64_t kManyBlocks = 512;  // ~4 per SM of an H200
+  constexpr int kRuns = RunsPerThread(kStates);
   const VectorRuns vector = VectorRunsFor<4>(pool, conv_floats, args);
-  const int64_t elements = args.rows * kStates;
-  const int64_t big_blocks = (elements + 4 * kSmallElements - 1) / (4 * kSmallElements);
-  if (big_blocks * step.num_sequences >= kManyBlocks) {
-    LaunchOverlapped(ScanOneToken<kStates, 4 * kRuns, StateT>, dim3(big_blocks, step.num_sequences),
-                     kDecodeThreads, 0, stream, step, pool, layer, conv_floats, args, vector,
-                     only_single_tokens);
-  } else {
-    const int64_t blocks = (elements + kSmallElements - 1) / kSmallElements;
-    LaunchOverlapped(ScanOneToken<kStates, kRuns, StateT>, dim3(blocks, step.num_sequences),
-                     kDecodeThreads, 0, stream, step, pool, layer, conv_floats, args, vector,
-                     only_single_tokens);
+  const bool four_runs = TakesFourRuns(args.rows, kStates, step.num_sequences);
+  const int64_t per_block = ElementsPerBlock(four_runs ? 4 * kRuns : kRuns);
+  const dim3 grid((args.rows * kStates + per_block - 1) / per_block, step.num_sequences);
+  auto launch = [&](auto kernel) {
+    LaunchOverlapped(kernel, grid, kDecodeThreads, 0, stream, step, pool, layer, conv_floats, args,
+                     vector, only_single_tokens);
+  };
+  if (four_runs) return launch(ScanOneToken<kStates, 4 * kRuns, StateT>);
+  if constexpr (kRuns == 1) {
+    if (args.dt_proj != nullptr) return launch(ScanOneToken<kStates, 1, StateT, true>);
   }
+  launch(ScanOneToken<kStates, kRuns, StateT>);
 }
 
 }  // namespace
+
+bool ScanTakesLowRankStepSize(const ScanArgs& args, int sequences) {
+  return args.head_dim == 1 && args.d_state <= 128 && args.dt_rank > 0 &&
+         args.dt_rank % kPackedValues == 0 && args.dt_rank <= kMaxLowRank &&
+         args.dt_proj_type != ElementType::kF32 && Aligned16(args.dt_proj) && Aligned16(args.dt) &&
+         args.lddt % 4 == 0 && !TakesFourRuns(args.rows, args.d_state, sequences);
+}
 
 void ScanSingleTokens(const StepLayout& step, const StatePool& pool, int64_t layer,
                       int64_t conv_floats, const ScanArgs& args, bool only_single_tokens,

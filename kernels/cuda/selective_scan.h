@@ -29,6 +29,13 @@ struct ScanArgs {
   int64_t ldx = 0;
   const float* dt = nullptr;  // [tokens, heads] raw
   int64_t lddt = 0;
+  // Or, only in a decode step (ScanTakesLowRankStepSize says when), dt in its low-rank form, as
+  // Mamba-1's dt_proj makes it: dt[t, r] = dt[t, :dt_rank] . dt_proj[r, :], dt_proj being
+  // [rows, dt_rank] in f16 or bf16. The scan then computes it itself, and a small batch's step
+  // has one kernel per layer fewer.
+  const void* dt_proj = nullptr;
+  ElementType dt_proj_type = ElementType::kBF16;
+  int dt_rank = 0;
   const float* dt_bias = nullptr;  // [heads] or nullptr
   float dt_min = 0.0f;
   float dt_max = 0.0f;
@@ -73,6 +80,12 @@ void SelectiveScan(const StepLayout& step, const StatePool& pool, int64_t layer,
                    int64_t conv_floats, const ScanArgs& args, cudaStream_t stream);
 
 bool SelectiveScanSupports(int d_state);
+
+// Whether the scan of a decode step of this many sequences can take dt in its low-rank form
+// (args.dt_proj): Mamba-1's rows (one per head), dt_rank a multiple of 8 up to kMaxLowRank, dt
+// rows on 16-byte boundaries, and a batch small enough for the one-token scan's one-run form.
+inline constexpr int kMaxLowRank = 256;
+bool ScanTakesLowRankStepSize(const ScanArgs& args, int sequences);
 
 }  // namespace ssm::kernels::cuda
 
