@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 bool SsdChunksSupport(const ScanArgs& args) {
-  return !args.a_per_state && args.z == nullptr && args.head_dim == kP && args.d_state == kN;
+  return !args.a_per_state && args.head_dim == kP && args.d_state == kN;
 }
 
 void SsdChunkEnds(const StepLayout& step, const ScanArgs& args, const ChunkWorkspace& chunks,

@@ -11,8 +11,9 @@
 
 namespace ssm::kernels::cuda {
 
-// Whether the SSD passes serve this scan: one A per head, no gate, heads of 64 rows of 128
-// states (every published Mamba-2 checkpoint).
+// Whether the SSD passes serve this scan: one A per head, heads of 64 rows of 128 states (every
+// published Mamba-2 checkpoint); gated or not (the outputs pass through Output, as every scan
+// kernel's do).
 bool SsdChunksSupport(const ScanArgs& args);
 
 // For each chunk of each sequence: its scores C_t . B_u (per group), then each row's final
