@@ -7,7 +7,10 @@
 # still returns what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
 # repository root with .carry-bundle carried:
-#   bash tools/gpu_checks.sh [SHAPE...]      (default: mamba-130m mamba-1.4b mamba2-1.3b)
+#   bash tools/gpu_checks.sh [tests|bench] [SHAPE...]
+# tests: the tests only; bench: the benches only (shapes by default mamba-130m mamba-1.4b
+# mamba2-1.3b); neither: both. Each bench of a big shape takes a minute or more, so a call of
+# 10 minutes holds the tests and about two shapes.
 set -uo pipefail
 [ -d .carry ] || tar -xJf .carry-bundle/carry.tar.xz
 out=${OUT:-gpu-out}
@@ -15,36 +18,44 @@ mkdir -p "$out"
 export LD_LIBRARY_PATH=$PWD/.carry/lib:/usr/local/cuda/lib64 SSM_SOURCE_DIR=$PWD
 export SSM_CUDA_BACKEND=$PWD/.carry/lib/libssm_cuda_backend.so
 bin=.carry/bin
+what=all
+case "${1:-}" in
+  tests | bench) what=$1 && shift ;;
+esac
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(mamba-130m mamba-1.4b mamba2-1.3b)
-
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader |
-  tee "$out/gpu.txt"
-"$bin/ssm_cuda_kernel_tests" >"$out/kernel_tests.txt" 2>&1
-echo "kernel tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$out/kernel_tests.txt" | head -3)"
-"$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$out/engine_tests.txt" 2>&1
-echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/engine_tests.txt")"
 # Switches that stay off until a GPU run has measured them (docs/cuda.md): the backend's tests
-# again with each, and the decode bench with each and with all.
+# run again with each, and the decode bench with each and with all.
 overlap=SSM_CUDA_OVERLAP_LAUNCHES=1
 skinny=SSM_CUDA_SKINNY_GEMM_TOKENS=64
 fused=SSM_CUDA_FUSED_DECODE=1
-for switch in "$overlap" "$skinny" "$fused"; do
-  log="$out/engine_tests_${switch%%=*}.txt"
-  env "$switch" "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$log" 2>&1
-  echo "engine tests, $switch: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$log")"
-done
-for shape in "${shapes[@]}"; do
-  # Building a random multi-billion-parameter model on the host takes a while: a generous limit.
-  timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
-    --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 \
-    --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
-  for switches in "$overlap" "$skinny" "$fused" "$overlap $skinny $fused"; do
-    echo "with $switches:" >>"$out/bench.txt"
-    # shellcheck disable=SC2086  # the switches are a word list
-    env $switches timeout 120 "$bin/ssm-run" bench --device cuda --random "$shape" \
-      --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 --prefill-tokens 2048 \
-      --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader |
+  tee "$out/gpu.txt"
+if [ "$what" != bench ]; then
+  "$bin/ssm_cuda_kernel_tests" >"$out/kernel_tests.txt" 2>&1
+  echo "kernel tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$out/kernel_tests.txt" | head -3)"
+  "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$out/engine_tests.txt" 2>&1
+  echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/engine_tests.txt")"
+  for switch in "$overlap" "$skinny" "$fused"; do
+    log="$out/engine_tests_${switch%%=*}.txt"
+    env "$switch" "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$log" 2>&1
+    echo "engine tests, $switch: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$log")"
   done
-done
-grep -v '^{' "$out/bench.txt"
+fi
+if [ "$what" != tests ]; then
+  for shape in "${shapes[@]}"; do
+    # Building a random multi-billion-parameter model on the host takes a while: a generous limit.
+    timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
+      --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 \
+      --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
+    for switches in "$overlap" "$skinny" "$fused" "$overlap $skinny $fused"; do
+      echo "with $switches:" >>"$out/bench.txt"
+      # shellcheck disable=SC2086  # the switches are a word list
+      env $switches timeout 120 "$bin/ssm-run" bench --device cuda --random "$shape" \
+        --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 --prefill-tokens 2048 \
+        --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
+    done
+  done
+  grep -v '^{' "$out/bench.txt"
+fi
