@@ -1,5 +1,6 @@
 // ssm-client: talks to ssm-server. `health` checks grpc.health.v1; `generate` streams a
-// completion to stdout as it arrives.
+// completion to stdout as it arrives; `tokenize`, `detokenize` and `info` ask the server's
+// tokenizer and model (model_commands.h).
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -13,12 +14,16 @@
 #include "absl/status/status.h"
 #include "client/bench/bench_command.h"
 #include "client/call_metadata.h"
+#include "client/model_commands.h"
+#include "client/report_failure.h"
 #include "client/session_id.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "ssm/v1/inference.grpc.pb.h"
 
 namespace {
+
+using ssm::client::ReportFailure;
 
 struct GenerateFlags {
   std::string prompt;
@@ -53,20 +58,13 @@ void PrintSession(const ssm::v1::Session& s) {
   std::printf("%s\n", line.dump().c_str());
 }
 
-int Fail(const char* what, const grpc::Status& status) {
-  std::fprintf(
-      stderr, "ssm-client %s: %s (%s)\n", what, status.error_message().c_str(),
-      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())).c_str());
-  return 1;
-}
-
 int Health(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::health::v1::HealthCheckResponse response;
   const grpc::Status status = stub->Check(&context, {}, &response);
-  if (!status.ok()) return Fail("health", status);
+  if (!status.ok()) return ReportFailure("health", status);
   const bool serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
   std::printf("%s\n", serving ? "SERVING" : "NOT_SERVING");
   return serving ? 0 : 1;
@@ -153,7 +151,7 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
         std::fwrite(piece.data().data(), 1, piece.data().size(), stdout);
       }
       status = reader->Finish();
-      if (!status.ok()) return Fail("session export", status);
+      if (!status.ok()) return ReportFailure("session export", status);
       return 0;
     } else if (action == "fork") {
       ssm::v1::ForkSessionRequest request;
@@ -164,17 +162,17 @@ int Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& ac
       request.set_id(id);
       ssm::v1::DeleteSessionResponse response;
       status = stub->DeleteSession(&context, request, &response);
-      if (!status.ok()) return Fail("session delete", status);
+      if (!status.ok()) return ReportFailure("session delete", status);
       return 0;
     }
   } else {  // list
     ssm::v1::ListSessionsResponse response;
     status = stub->ListSessions(&context, {}, &response);
-    if (!status.ok()) return Fail("session list", status);
+    if (!status.ok()) return ReportFailure("session list", status);
     for (const ssm::v1::Session& s : response.sessions()) PrintSession(s);
     return 0;
   }
-  if (!status.ok()) return Fail(("session " + action).c_str(), status);
+  if (!status.ok()) return ReportFailure(("session " + action).c_str(), status);
   PrintSession(session);
   return 0;
 }
@@ -240,7 +238,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel, const GenerateFlags&
     last = message;
   }
   const grpc::Status status = stream->Finish();
-  if (!status.ok()) return Fail("generate", status);
+  if (!status.ok()) return ReportFailure("generate", status);
   if (!f.json) {
     std::printf("\n");
     return 0;
@@ -274,7 +272,7 @@ int Chat(const std::shared_ptr<grpc::Channel>& channel, GenerateFlags f) {
     request.set_id(id);
     ssm::v1::Session session;
     if (grpc::Status s = stub->CreateSession(&context, request, &session); !s.ok()) {
-      return Fail("chat", s);
+      return ReportFailure("chat", s);
     }
   }
   f.session = id;
@@ -356,6 +354,14 @@ int main(int argc, char** argv) {
   chat->add_option("--top-p", f.top_p, "Nucleus probability mass in (0, 1] (1: all)");
   chat->add_option("--seed", f.seed, "Sampling seed (0: random)");
   chat->add_option("--stop", f.stop, "Stop string (repeatable)");
+  CLI::App* tokenize =
+      app.add_subcommand("tokenize", "Print the token ids of --text (or of stdin) as JSON");
+  std::string tokenize_text;
+  auto* tokenize_text_option = tokenize->add_option("--text", tokenize_text, "Text to tokenize");
+  CLI::App* detokenize = app.add_subcommand("detokenize", "Print the text of --ids as JSON");
+  std::vector<int32_t> detokenize_ids;
+  detokenize->add_option("--ids", detokenize_ids, "Token ids: 1,2,3")->delimiter(',')->required();
+  CLI::App* info = app.add_subcommand("info", "Print the served model's description as JSON");
   ssm::bench::Options bench_options;
   CLI::App* bench = ssm::bench::AddBenchCommand(app, bench_options);
   generate->callback([prompt, ids] {
@@ -382,5 +388,13 @@ int main(int argc, char** argv) {
   if (health->parsed()) return Health(channel);
   if (session->parsed()) return Session(channel, action, session_id);
   if (chat->parsed()) return Chat(channel, f);
+  if (tokenize->parsed()) {
+    if (tokenize_text_option->count() == 0) {
+      tokenize_text.assign(std::istreambuf_iterator<char>(std::cin), {});
+    }
+    return ssm::client::Tokenize(channel, tokenize_text);
+  }
+  if (detokenize->parsed()) return ssm::client::Detokenize(channel, detokenize_ids);
+  if (info->parsed()) return ssm::client::Info(channel);
   return Generate(channel, f);
 }

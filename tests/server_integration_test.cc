@@ -811,6 +811,32 @@ TEST_F(TextServerTest, TokenizeDetokenizeAndModelInfo) {
   EXPECT_GT(info.state_bytes_per_session(), 0);
 }
 
+// The same through ssm-client: tokenize (from --text and from stdin), detokenize, info, and a
+// bad id's status on stderr.
+TEST_F(TextServerTest, ClientTokenizesDetokenizesAndDescribesTheModel) {
+  const std::string target = "--target " + server_->target();
+  const Outcome tokenized = RunClient(target + " tokenize --text 'hi!'");
+  ASSERT_EQ(tokenized.exit_code, 0) << tokenized.output;
+  EXPECT_EQ(nlohmann::json::parse(tokenized.output),
+            (nlohmann::json{{"ids", {'h', 'i', '!'}}, {"count", 3}}));
+  const Outcome from_stdin = RunClient(target + " tokenize <<< 'ok'");
+  ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.output;
+  EXPECT_EQ(nlohmann::json::parse(from_stdin.output)["ids"],
+            (nlohmann::json{'o', 'k', '\n'}));  // the here-string's newline is text too
+  const Outcome text = RunClient(target + " detokenize --ids 111,107");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_EQ(nlohmann::json::parse(text.output)["text"], "ok");
+  const Outcome info = RunClient(target + " info");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  const nlohmann::json model = nlohmann::json::parse(info.output);
+  EXPECT_EQ(model["architecture"], "mamba2");
+  EXPECT_EQ(model["vocab_size"], 256);
+  EXPECT_EQ(model["has_tokenizer"], true);
+  const Outcome bad = RunClient(target + " detokenize --ids 1,100000");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("INVALID_ARGUMENT"), std::string::npos) << bad.output;
+}
+
 TEST_F(ServerTest, TokenizeWithoutATokenizerIsAFailedPrecondition) {
   grpc::ClientContext context;
   v1::TokenizeRequest request;
@@ -819,6 +845,9 @@ TEST_F(ServerTest, TokenizeWithoutATokenizerIsAFailedPrecondition) {
   const grpc::Status status = stub_->Tokenize(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(status.error_message().find("tokenizer.json"), std::string::npos);
+  const Outcome client = RunClient("--target " + server_->target() + " tokenize --text hi");
+  EXPECT_EQ(client.exit_code, 1);
+  EXPECT_NE(client.output.find("FAILED_PRECONDITION"), std::string::npos) << client.output;
 }
 
 TEST_F(TextServerTest, MinTokensHoldsBackStopIds) {
