@@ -1,6 +1,6 @@
-// The CUDA kernels one by one, on random inputs: the GEMV and the skinny GEMM against a
-// double-precision product on the host, and each decode (one-token) kernel against the general
-// token-loop kernel it stands in for. Skips without a GPU.
+// The CUDA kernels one by one, on random inputs: the GEMV against a double-precision product on
+// the host, and each decode (one-token) kernel against the general token-loop kernel it stands
+// in for. Skips without a GPU.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -20,7 +20,6 @@
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/selective_scan.h"
-#include "kernels/cuda/skinny_gemm.h"
 #include "kernels/cuda/token_draw.h"
 
 namespace ssm::kernels::cuda {
@@ -150,85 +149,6 @@ TEST(CudaKernelsTest, GemvDeclinesWhatItCannotRun) {
       GemvSupports({.data = w, .type = ElementType::kF32, .rows = 4, .cols = 16}, x, 16, 1));
   EXPECT_FALSE(
       GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 12}, x, 16, 1));
-}
-
-struct SkinnyCase {
-  int64_t rows, cols;
-  ElementType type;
-};
-
-TEST(CudaKernelsTest, SkinnyGemmMatchesTheProductInDoublePrecision) {
-  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
-  std::mt19937 rng(12);
-  // Every warps-per-tile count (1 to 8), rows short of a tile and of a block, a last chunk of
-  // fewer than 32 columns (48, 136: dt_rank-like), and the decode shapes of mamba-1.4b's in_proj
-  // and out_proj; each with token counts that fill no, one and several tiles of 8.
-  const std::vector<SkinnyCase> shapes = {
-      {5, 8, ElementType::kBF16},       {37, 48, ElementType::kF16},
-      {300, 136, ElementType::kBF16},   {4099, 128, ElementType::kF16},
-      {1024, 2048, ElementType::kBF16}, {8192, 2048, ElementType::kBF16},
-      {2048, 4096, ElementType::kF16},  {2048, 4096, ElementType::kBF16},
-  };
-  const std::vector<int64_t> all_tokens = {1, 3, 8, 13, 32, 57, 64}, some_tokens = {5, 16, 64};
-  int flags = 0;
-  for (const SkinnyCase& c : shapes) {
-    // The host's reference is slow for the big shapes: fewer token counts there.
-    for (int64_t tokens : c.rows* c.cols > (1 << 22) ? some_tokens : all_tokens) {
-      const bool bias_on = (flags & 1) != 0, accumulate = (flags & 2) != 0;
-      ++flags;
-      const int64_t ldx = c.cols + 8, ldo = c.rows + 3;
-      std::vector<float> w = Random(rng, c.rows * c.cols, -1, 1);
-      const std::vector<uint16_t> w_bits = Representable(w, c.type);
-      std::vector<float> x = Random(rng, tokens * ldx, -2, 2);
-      const std::vector<uint16_t> x_bits = Representable(x, c.type);
-      const std::vector<float> bias = Random(rng, c.rows, -1, 1);
-      const std::vector<float> out0 = Random(rng, tokens * ldo, -1, 1);
-      DeviceBuffer w_d = ToDevice(w_bits), x_d = ToDevice(x_bits), bias_d = ToDevice(bias),
-                   out_d = ToDevice(out0);
-      const Matrix matrix{.data = w_d.get(), .type = c.type, .rows = c.rows, .cols = c.cols};
-      ASSERT_TRUE(SkinnyGemmSupports(matrix, x_d.get(), ldx, tokens));
-      SkinnyGemm(x_d.get(), ldx, tokens, matrix, bias_on ? bias_d.get<float>() : nullptr,
-                 out_d.get<float>(), ldo, accumulate, nullptr);
-      ASSERT_EQ(cudaGetLastError(), cudaSuccess);
-      const std::vector<float> out = ToHost<float>(out_d, out0.size());
-      for (int64_t t = 0; t < tokens; ++t) {
-        for (int64_t r = 0; r < c.rows; ++r) {
-          double dot = 0, magnitude = 0;
-          for (int64_t k = 0; k < c.cols; ++k) {
-            dot += double(w[r * c.cols + k]) * x[t * ldx + k];
-            magnitude += std::abs(double(w[r * c.cols + k]) * x[t * ldx + k]);
-          }
-          const double expected =
-              (accumulate ? out0[t * ldo + r] : 0.0) + dot + (bias_on ? bias[r] : 0.0);
-          ASSERT_NEAR(out[t * ldo + r], expected, 1e-5 * (magnitude + 2) + 1e-6)
-              << "rows " << c.rows << " cols " << c.cols << " tokens " << tokens << " f16 "
-              << (c.type == ElementType::kF16) << " at (" << t << ", " << r << ")";
-        }
-        // Rows the product does not own keep their values (ldo > rows).
-        for (int64_t r = c.rows; r < ldo; ++r) ASSERT_EQ(out[t * ldo + r], out0[t * ldo + r]);
-      }
-    }
-  }
-}
-
-TEST(CudaKernelsTest, SkinnyGemmDeclinesWhatItCannotRun) {
-  alignas(16) static uint16_t x[64];
-  alignas(16) static uint16_t w[64];
-  const Matrix bf16{.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 16};
-  EXPECT_TRUE(SkinnyGemmSupports(bf16, x, 16, kSkinnyGemmMaxTokens));
-  EXPECT_FALSE(SkinnyGemmSupports(bf16, x, 16, kSkinnyGemmMaxTokens + 1));
-  EXPECT_FALSE(SkinnyGemmSupports(bf16, x, 16, 0));
-  EXPECT_FALSE(SkinnyGemmSupports(bf16, x, 20, 3));  // second token's row not 16-byte aligned
-  EXPECT_FALSE(SkinnyGemmSupports(bf16, x + 1, 16, 3));
-  EXPECT_FALSE(
-      SkinnyGemmSupports({.data = w, .type = ElementType::kF32, .rows = 4, .cols = 16}, x, 16, 3));
-  EXPECT_FALSE(
-      SkinnyGemmSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 12}, x, 16, 3));
-  // x_proj's 160 rows cannot keep the GPU busy; in_proj's 8,192 can.
-  EXPECT_FALSE(
-      SkinnyGemmFillsTheGpu({.data = w, .type = ElementType::kBF16, .rows = 160, .cols = 4096}));
-  EXPECT_TRUE(
-      SkinnyGemmFillsTheGpu({.data = w, .type = ElementType::kBF16, .rows = 8192, .cols = 2048}));
 }
 
 // A step layout on the device: sequence s feeds lengths[s] tokens into slot slots[s]. With

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the GPU machine should run after a change to CUDA code, in one call (device time is
 # scarce, and each call starts a machine): the CUDA kernel and backend tests (the backend's also
-# with each switch that is still off by default), then the bench of each shape (prefill of 2k,
-# 32k and 1M tokens), and its decode again with those switches. Everything is logged under $OUT
+# with each switch that turns a measured speed-up off, since those paths still serve), then the
+# bench of each shape (prefill of 2k, 32k and 1M tokens), and its decode again with them off. Everything is logged under $OUT
 # (the device tool's output folder; else gpu-out/) as it goes, so a call that runs out of time
 # still returns what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
@@ -24,11 +24,10 @@ case "${1:-}" in
 esac
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(mamba-130m mamba-1.4b mamba2-1.3b)
-# Switches that stay off until a GPU run has measured them (docs/cuda.md): the backend's tests
-# run again with each, and the decode bench with each and with all.
-overlap=SSM_CUDA_OVERLAP_LAUNCHES=1
-skinny=SSM_CUDA_SKINNY_GEMM_TOKENS=64
-fused=SSM_CUDA_FUSED_DECODE=1
+# Switches that turn a measured speed-up off (docs/cuda.md): the backend's tests run again with
+# each, and the decode bench with each and with both, which says what each still brings.
+overlap=SSM_CUDA_OVERLAP_LAUNCHES=0
+fused=SSM_CUDA_FUSED_DECODE=0
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader |
   tee "$out/gpu.txt"
@@ -37,7 +36,7 @@ if [ "$what" != bench ]; then
   echo "kernel tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$out/kernel_tests.txt" | head -3)"
   "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$out/engine_tests.txt" 2>&1
   echo "engine tests: exit $?; $(grep -E '^\[  (PASSED|FAILED) |agreement' "$out/engine_tests.txt")"
-  for switch in "$overlap" "$skinny" "$fused"; do
+  for switch in "$overlap" "$fused"; do
     log="$out/engine_tests_${switch%%=*}.txt"
     env "$switch" "$bin/ssm_engine_tests" --gtest_filter='Cuda*:*Cuda*' >"$log" 2>&1
     echo "engine tests, $switch: exit $?; $(grep -E '^\[  (PASSED|FAILED) ' "$log")"
@@ -49,7 +48,7 @@ if [ "$what" != tests ]; then
     timeout 240 "$bin/ssm-run" bench --device cuda --random "$shape" \
       --batch-sizes 1,2,4,8,16,32,64,128,256 --decode-steps 32 \
       --per-sequence-loop 0 >>"$out/bench.txt" 2>&1 || echo "bench $shape: exit $?" | tee -a "$out/bench.txt"
-    for switches in "$overlap" "$skinny" "$fused" "$overlap $skinny $fused"; do
+    for switches in "$overlap" "$fused" "$overlap $fused"; do
       echo "with $switches:" >>"$out/bench.txt"
       # shellcheck disable=SC2086  # the switches are a word list
       env $switches timeout 120 "$bin/ssm-run" bench --device cuda --random "$shape" \

@@ -579,7 +579,7 @@ CudaBackend::MixerConv CudaBackend::ConvOf(int64_t tokens) {
 bool CudaBackend::FuseDecodeKernels() {
   static const bool fuse = [] {
     const char* value = std::getenv("SSM_CUDA_FUSED_DECODE");
-    return value != nullptr && value[0] == '1';
+    return value == nullptr || value[0] != '0';
   }();
   return fuse;
 }

@@ -150,8 +150,8 @@ class CudaBackend : public Backend {
   };
   MixerConv ConvOf(int64_t tokens);
   // Whether small decode steps run the conv in in_proj's Gemv (1-2 sequences) and Mamba-1's
-  // dt_proj in the scan: only with SSM_CUDA_FUSED_DECODE=1 until a GPU run has measured it
-  // (docs/cuda.md).
+  // dt_proj in the scan: yes (docs/benchmarks.md measured it), unless SSM_CUDA_FUSED_DECODE=0
+  // asks for the separate kernels, which steps of more sequences run anyway.
   static bool FuseDecodeKernels();
   // Each mixer, after the conv, leaves out_proj's input rows and says where they are: Mamba-1's
   // in out_proj's input type; Mamba-2's in fp32 and gated, still to be normalized (its gated

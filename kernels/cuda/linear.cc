@@ -1,11 +1,7 @@
 #include "kernels/cuda/linear.h"
 
-#include <algorithm>
-#include <cstdlib>
-
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/gemv.h"
-#include "kernels/cuda/skinny_gemm.h"
 
 namespace ssm::kernels::cuda {
 namespace {
@@ -37,17 +33,6 @@ void Destroy(cublasLtMatmulDesc_t operation, cublasLtMatrixLayout_t a, cublasLtM
     if (layout != nullptr) cublasLtMatrixLayoutDestroy(layout);
   }
   if (operation != nullptr) cublasLtMatmulDescDestroy(operation);
-}
-
-// The most tokens whose products go through SkinnyGemm rather than cuBLASLt:
-// SSM_CUDA_SKINNY_GEMM_TOKENS, 0 (none) unless set, until a GPU run has measured where it pays
-// (docs/cuda.md).
-int64_t SkinnyGemmTokenLimit() {
-  static const int64_t limit = [] {
-    const char* value = std::getenv("SSM_CUDA_SKINNY_GEMM_TOKENS");
-    return value != nullptr ? std::min<int64_t>(std::atoll(value), kSkinnyGemmMaxTokens) : 0;
-  }();
-  return limit;
 }
 
 }  // namespace
@@ -148,11 +133,6 @@ cublasStatus_t Gemm::Linear(const GemmInput& x, int64_t tokens, const Matrix& w,
     }
   } else if (x.type != w.type) {
     return CUBLAS_STATUS_INVALID_VALUE;
-  }
-  if (tokens <= SkinnyGemmTokenLimit() && SkinnyGemmSupports(w, input, ld_input, tokens) &&
-      SkinnyGemmFillsTheGpu(w)) {
-    SkinnyGemm(input, ld_input, tokens, w, bias, out, ldo, accumulate, stream_);
-    return CUBLAS_STATUS_SUCCESS;
   }
   // Column-major: out^T [rows x tokens] = w [cols x rows]^T . x^T [cols x tokens].
   Plan* plan = nullptr;

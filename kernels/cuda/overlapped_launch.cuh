@@ -33,13 +33,13 @@ __device__ __forceinline__ void LetNextKernelStart() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
 
-// Whether kernels are launched overlapped: only with SSM_CUDA_OVERLAP_LAUNCHES=1 until it has
-// been measured on a GPU (docs/cuda.md); otherwise they run one after another, and the wait and
-// the signal above do nothing.
+// Whether kernels are launched overlapped: yes (docs/benchmarks.md measured it), unless
+// SSM_CUDA_OVERLAP_LAUNCHES=0 asks them to run one after another, as when chasing a suspected
+// race; then the wait and the signal above do nothing.
 inline bool OverlapLaunches() {
   static const bool overlap = [] {
     const char* value = std::getenv("SSM_CUDA_OVERLAP_LAUNCHES");
-    return value != nullptr && value[0] == '1';
+    return value == nullptr || value[0] != '0';
   }();
   return overlap;
 }
