@@ -257,10 +257,7 @@ __global__ void __launch_bounds__(kThreads)
       Rs[e / kP][p] = u < c.length ? a.x[(c.first + u) * a.ldx + head * kP + p] : 0.0f;
     }
     __syncthreads();
-    // The scores are causal: a warp whose tokens all come before u0 would add only zeros.
-    if (u0 < kFragment * (warp + 1)) {
-      MultiplyTiles<kJ, wmma::row_major, wmma::row_major>(acc, left, kLLd, right, kRLd);
-    }
+    MultiplyTiles<kJ, wmma::row_major, wmma::row_major>(acc, left, kLLd, right, kRLd);
     __syncthreads();
   }
 
