@@ -38,9 +38,8 @@ __device__ __forceinline__ float Output(float dot, float D, float x, float gate,
   return a.z != nullptr ? y * Silu(gate) : y;
 }
 
-// The chunked scan's workspace (on a 32-byte boundary): per chunk entry, each row's state; then
-// each head's summed step size per entry; then (for the SSD form) each group's chunk scores
-// C_t . B_u per entry. Sequence
+// The chunked scan's workspace: per chunk entry, each row's state; then each head's summed step
+// size per entry; then (for the SSD form) each group's chunk scores C_t . B_u per entry. Sequence
 // s's chunk k is entry seq_begin[s] / kScanChunkTokens + s + k, which is below
 // ceil(tokens / kScanChunkTokens) + sequences whatever the lengths.
 struct ChunkWorkspace {
@@ -62,17 +61,11 @@ __host__ __device__ inline int64_t Groups(const ScanArgs& a) {
   return Heads(a) / a.heads_per_group;
 }
 
-// The scores start on a 32-byte boundary (tensor-core tile stores need it): the step sizes'
-// part is padded to a multiple of this many floats.
-constexpr int64_t kScoresAlignFloats = 8;
-
 inline ChunkWorkspace SplitWorkspace(const ScanArgs& a, int64_t tokens, int64_t sequences) {
   const int64_t entries = ChunkEntries(tokens, sequences);
   float* states = a.workspace;
   float* dt_sums = states + entries * a.rows * a.d_state;
-  const int64_t dt_floats =
-      (entries * Heads(a) + kScoresAlignFloats - 1) / kScoresAlignFloats * kScoresAlignFloats;
-  return {states, dt_sums, dt_sums + dt_floats};
+  return {states, dt_sums, dt_sums + entries * Heads(a)};
 }
 
 // A row's dot product C . state, summed over the kLanes lanes that hold parts of it.

@@ -245,8 +245,7 @@ int64_t ScanWorkspaceFloats(int64_t tokens, int64_t rows, int d_state, int64_t h
                             int64_t groups) {
   // A step is chunked only when its sequences average two chunks or more.
   const int64_t entries = ChunkEntries(tokens, tokens / (2 * kScanChunkTokens));
-  return entries * (rows * d_state + heads + groups * kScanChunkTokens * kScanChunkTokens) +
-         kScoresAlignFloats;
+  return entries * (rows * d_state + heads + groups * kScanChunkTokens * kScanChunkTokens);
 }
 
 bool SelectiveScanSupports(int d_state) {

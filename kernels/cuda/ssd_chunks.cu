@@ -1,5 +1,3 @@
-#include <mma.h>
-
 #include "kernels/cuda/ssd_chunks.h"
 
 namespace ssm::kernels::cuda {
@@ -9,6 +7,7 @@ constexpr int kL = kScanChunkTokens;  // tokens per chunk
 constexpr int kP = 64;                // rows per head
 constexpr int kN = 128;               // state values per row
 constexpr int kThreads = 256;
+constexpr int kSide = 16;  // a block's threads as a 16 x 16 grid over each product's outputs
 constexpr int kTile = 32;  // products go through their inner dimension a tile at a time
 
 // The chunk a block works on: chunk blockIdx.z of sequence blockIdx.y.
@@ -45,89 +44,36 @@ __device__ void ChunkStepSizes(const ScanArgs& a, const Chunk& c, int64_t head, 
   __syncthreads();
 }
 
-// The products run on the tensor cores in tf32 (16 x 16 x 8 tiles through WMMA), each factor
-// split into a tf32 part and the tf32 rounding of what is left, and multiplied as big.big +
-// big.small + small.big: about fp32's precision (the small.small term is below it) at three
-// tensor-core products per tile, against one SIMT multiply-add per element and step before
-// (docs/benchmarks.md). Each of a block's 8 warps owns a few 16 x 16 tiles of the output.
-namespace wmma = nvcuda::wmma;
-constexpr int kWarps = kThreads / 32;
-constexpr int kFragment = 16;  // a tile's rows and columns
-constexpr int kStep = 8;       // a tile product's inner dimension
-constexpr int kPad = 4;        // shared rows padded (a multiple of 4 floats, as WMMA needs)
-
-template <typename Layout>
-using LeftFragment =
-    wmma::fragment<wmma::matrix_a, kFragment, kFragment, kStep, wmma::precision::tf32, Layout>;
-template <typename Layout>
-using RightFragment =
-    wmma::fragment<wmma::matrix_b, kFragment, kFragment, kStep, wmma::precision::tf32, Layout>;
-using Accumulator = wmma::fragment<wmma::accumulator, kFragment, kFragment, kStep, float>;
-
-// Splits a fragment loaded from fp32 into its tf32 part (in place) and the rest's (`small`).
-template <typename Fragment>
-__device__ __forceinline__ void SplitTf32(Fragment& big, Fragment& small) {
+// acc[i][j] += the sum over k < kTile of a(i, k) * b(j, k): this thread's outputs (rows
+// threadIdx.x / kSide + kSide * i, columns threadIdx.x % kSide + kSide * j) of a product whose
+// inner dimension is in shared memory one tile at a time.
+template <int kI, int kJ, typename Left, typename Right>
+__device__ __forceinline__ void MultiplyTile(float (&acc)[kI][kJ], Left a, Right b) {
+#pragma unroll 4
+  for (int k = 0; k < kTile; ++k) {
+    float left[kI], right[kJ];
 #pragma unroll
-  for (int i = 0; i < big.num_elements; ++i) {
-    const float whole = big.x[i];
-    big.x[i] = wmma::__float_to_tf32(whole);
-    small.x[i] = wmma::__float_to_tf32(whole - big.x[i]);
-  }
-}
-
-// acc += left . right, both split, in about fp32's precision: the small terms first.
-template <typename LeftLayout, typename RightLayout>
-__device__ __forceinline__ void MultiplySplit(Accumulator& acc,
-                                              const LeftFragment<LeftLayout>& left_big,
-                                              const LeftFragment<LeftLayout>& left_small,
-                                              const RightFragment<RightLayout>& right_big,
-                                              const RightFragment<RightLayout>& right_small) {
-  wmma::mma_sync(acc, left_small, right_big, acc);
-  wmma::mma_sync(acc, left_big, right_small, acc);
-  wmma::mma_sync(acc, left_big, right_big, acc);
-}
-
-// acc[j] += the product over kTile inner steps of the warp's left tile and its kJ right tiles, in
-// shared memory: left_at(k) is where the left tile's inner step k starts, right_at(j, k) the
-// same of right tile j, each laid out as its fragment's layout says, left_ld and right_ld apart.
-template <int kJ, typename LeftLayout, typename RightLayout, typename LeftAt, typename RightAt>
-__device__ __forceinline__ void MultiplyTiles(Accumulator (&acc)[kJ], LeftAt left_at, int left_ld,
-                                              RightAt right_at, int right_ld) {
+    for (int i = 0; i < kI; ++i) left[i] = a(i, k);
 #pragma unroll
-  for (int k = 0; k < kTile; k += kStep) {
-    LeftFragment<LeftLayout> left_big, left_small;
-    wmma::load_matrix_sync(left_big, left_at(k), left_ld);
-    SplitTf32(left_big, left_small);
+    for (int j = 0; j < kJ; ++j) right[j] = b(j, k);
 #pragma unroll
-    for (int j = 0; j < kJ; ++j) {
-      RightFragment<RightLayout> right_big, right_small;
-      wmma::load_matrix_sync(right_big, right_at(j, k), right_ld);
-      SplitTf32(right_big, right_small);
-      MultiplySplit(acc[j], left_big, left_small, right_big, right_small);
+    for (int i = 0; i < kI; ++i) {
+#pragma unroll
+      for (int j = 0; j < kJ; ++j) acc[i][j] += left[i] * right[j];
     }
   }
 }
 
-template <int kJ>
-__device__ __forceinline__ void Zero(Accumulator (&acc)[kJ]) {
-#pragma unroll
-  for (int j = 0; j < kJ; ++j) wmma::fill_fragment(acc[j], 0.0f);
-}
-
-// scores[t][u] = C_t . B_u for the chunk's tokens, per group (its heads share them). Warp w owns
-// rows [16 w, 16 w + 16) of the 128 x 128 scores. grid: (groups, sequences, chunks).
+// scores[t][u] = C_t . B_u for the chunk's tokens, per group (its heads share them).
+// grid: (groups, sequences, chunks).
 __global__ void __launch_bounds__(kThreads)
     ChunkScores(StepLayout step, ScanArgs a, ChunkWorkspace chunks) {
   Chunk c;
   if (!FindChunk(step, &c)) return;
   const int64_t group = blockIdx.x;
-  const int warp = threadIdx.x / 32;
-  constexpr int kLd = kTile + kPad;
-  __shared__ __align__(32) float Cs[kL][kLd];  // [token][state], kTile states
-  __shared__ __align__(32) float Bs[kL][kLd];
-  constexpr int kJ = kL / kFragment;
-  Accumulator acc[kJ];
-  Zero(acc);
+  const int row = threadIdx.x / kSide, column = threadIdx.x % kSide;
+  __shared__ float Cs[kL][kTile + 1], Bs[kL][kTile + 1];  // +1: no bank conflicts down a column
+  float acc[kL / kSide][kL / kSide] = {};
   for (int n0 = 0; n0 < kN; n0 += kTile) {
     for (int e = threadIdx.x; e < kL * kTile; e += blockDim.x) {
       const int u = e / kTile, n = e % kTile;
@@ -136,40 +82,35 @@ __global__ void __launch_bounds__(kThreads)
       Bs[u][n] = u < c.length ? a.B[at] : 0.0f;
     }
     __syncthreads();
-    // Left: C (t x n) row-major; right: B^T (n x u), B stored [u][n], so column-major.
-    MultiplyTiles<kJ, wmma::row_major, wmma::col_major>(
-        acc, [&](int k) { return &Cs[kFragment * warp][k]; }, kLd,
-        [&](int j, int k) { return &Bs[kFragment * j][k]; }, kLd);
+    MultiplyTile(
+        acc, [&](int i, int k) { return Cs[row + kSide * i][k]; },
+        [&](int j, int k) { return Bs[column + kSide * j][k]; });
     __syncthreads();
   }
   float* scores = chunks.scores + (c.entry * Groups(a) + group) * kL * kL;
 #pragma unroll
-  for (int j = 0; j < kJ; ++j) {
-    wmma::store_matrix_sync(scores + kFragment * warp * kL + kFragment * j, acc[j], kL,
-                            wmma::mem_row_major);
+  for (int i = 0; i < kL / kSide; ++i) {
+#pragma unroll
+    for (int j = 0; j < kL / kSide; ++j) {
+      scores[(row + kSide * i) * kL + column + kSide * j] = acc[i][j];
+    }
   }
 }
 
 // Each row's final state from a zero start, state[p][n] = the sum over the chunk's tokens u of
 // exp(A * (total - cumulative[u])) * delta[u] * x_u[p] * B_u[n], and the head's summed step size
-// (total). Warp w owns rows [16 (w / 2), +16) and columns [64 (w % 2), +64) of the 64 x 128
-// state. grid: (heads, sequences, chunks).
+// (total). grid: (heads, sequences, chunks).
 __global__ void __launch_bounds__(kThreads)
     ChunkEnds(StepLayout step, ScanArgs a, ChunkWorkspace chunks) {
   Chunk c;
   if (!FindChunk(step, &c)) return;
   const int64_t head = blockIdx.x, group = head / a.heads_per_group;
-  const int warp = threadIdx.x / 32;
-  constexpr int kXLd = kP + kPad, kBLd = kN + kPad;
+  const int row = threadIdx.x / kSide, column = threadIdx.x % kSide;
   __shared__ float delta[kL], cumulative[kL];
-  __shared__ __align__(32) float Xs[kTile][kXLd];  // [token][row]
-  __shared__ __align__(32) float Bs[kTile][kBLd];  // [token][state]
+  __shared__ float Xs[kTile][kP + 1], Bs[kTile][kN + 1];
   ChunkStepSizes(a, c, head, delta, cumulative);
   const float A = kLog2e * a.A[head], total = cumulative[kL - 1];
-  constexpr int kJ = kN / kFragment / 2;
-  const int row_tile = warp / 2, first_column_tile = (warp % 2) * kJ;
-  Accumulator acc[kJ];
-  Zero(acc);
+  float acc[kP / kSide][kN / kSide] = {};
   for (int u0 = 0; u0 < c.length; u0 += kTile) {
     for (int e = threadIdx.x; e < kTile * kP; e += blockDim.x) {
       const int u = u0 + e / kP, p = e % kP;
@@ -182,64 +123,61 @@ __global__ void __launch_bounds__(kThreads)
       Bs[e / kN][n] = u < c.length ? a.B[(c.first + u) * a.ldbc + group * kN + n] : 0.0f;
     }
     __syncthreads();
-    // Left: the weighted X^T (p x u), X stored [u][p], so column-major; right: B (u x n).
-    MultiplyTiles<kJ, wmma::col_major, wmma::row_major>(
-        acc, [&](int k) { return &Xs[k][kFragment * row_tile]; }, kXLd,
-        [&](int j, int k) { return &Bs[k][kFragment * (first_column_tile + j)]; }, kBLd);
+    MultiplyTile(
+        acc, [&](int i, int k) { return Xs[k][row + kSide * i]; },
+        [&](int j, int k) { return Bs[k][column + kSide * j]; });
     __syncthreads();
   }
   float* states = chunks.states + (c.entry * a.rows + head * kP) * kN;  // [p][n]
 #pragma unroll
-  for (int j = 0; j < kJ; ++j) {
-    wmma::store_matrix_sync(
-        states + kFragment * row_tile * kN + kFragment * (first_column_tile + j), acc[j], kN,
-        wmma::mem_row_major);
+  for (int i = 0; i < kP / kSide; ++i) {
+#pragma unroll
+    for (int j = 0; j < kN / kSide; ++j) {
+      states[(row + kSide * i) * kN + column + kSide * j] = acc[i][j];
+    }
   }
   if (threadIdx.x == 0) chunks.dt_sums[c.entry * Heads(a) + head] = total;
 }
 
 // y_t[p] = C_t . state_t[p] + D * x_t[p], where the state after token t is
 // exp(A * cumulative[t]) * start + the sum over u <= t of
-// exp(A * (cumulative[t] - cumulative[u])) * delta[u] * x_u * B_u: one product of the decayed C
-// with the start state, one of the masked, decayed scores with x. Warp w owns tokens
-// [16 w, 16 w + 16) of the 128 x 64 outputs. grid: (heads, sequences, chunks).
+// exp(A * (cumulative[t] - cumulative[u])) * delta[u] * x_u * B_u: one product with the start
+// state, one with the masked, decayed scores. grid: (heads, sequences, chunks).
 __global__ void __launch_bounds__(kThreads)
     ChunkOutputs(StepLayout step, ScanArgs a, ChunkWorkspace chunks) {
   Chunk c;
   if (!FindChunk(step, &c)) return;
   const int64_t head = blockIdx.x, group = head / a.heads_per_group;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  constexpr int kLLd = kTile + kPad, kRLd = kP + kPad, kStageLd = kFragment + kPad;
+  const int row = threadIdx.x / kSide, column = threadIdx.x % kSide;
   __shared__ float delta[kL], cumulative[kL];
-  // The left factor's tile: C decayed to each token, then the masked scores; the right
-  // factor's: the start state, then x; and each warp's output tile on its way out.
-  __shared__ __align__(32) float Ls[kL][kLLd];
-  __shared__ __align__(32) float Rs[kTile][kRLd];
-  __shared__ __align__(32) float stage[kWarps][kFragment][kStageLd];
+  __shared__ float Ls[kL][kTile + 1];  // the left factor's tile: C, then the masked scores
+  __shared__ float Rs[kTile][kP + 1];  // the right factor's: the start state, then x
   ChunkStepSizes(a, c, head, delta, cumulative);
   const float A = kLog2e * a.A[head];
-  constexpr int kJ = kP / kFragment;
-  Accumulator acc[kJ];  // [t][p]
-  Zero(acc);
-  auto left = [&](int k) { return &Ls[kFragment * warp][k]; };
-  auto right = [&](int j, int k) { return &Rs[k][kFragment * j]; };
+  float acc[kL / kSide][kP / kSide] = {};  // [t][p]
 
-  // From the start state: exp(A cumulative[t]) C_t . start[p].
+  // From the start state: C_t . start[p], then decayed to token t.
   const float* start = chunks.states + (c.entry * a.rows + head * kP) * kN;  // [p][n]
   for (int n0 = 0; n0 < kN; n0 += kTile) {
     for (int e = threadIdx.x; e < kL * kTile; e += blockDim.x) {
       const int t = e / kTile, n = e % kTile;
-      Ls[t][n] = t < c.length
-                     ? Decay(cumulative[t], A) * a.C[(c.first + t) * a.ldbc + group * kN + n0 + n]
-                     : 0.0f;
+      Ls[t][n] = t < c.length ? a.C[(c.first + t) * a.ldbc + group * kN + n0 + n] : 0.0f;
     }
     for (int e = threadIdx.x; e < kTile * kP; e += blockDim.x) {
       const int p = e / kTile, n = e % kTile;
       Rs[n][p] = start[p * kN + n0 + n];
     }
     __syncthreads();
-    MultiplyTiles<kJ, wmma::row_major, wmma::row_major>(acc, left, kLLd, right, kRLd);
+    MultiplyTile(
+        acc, [&](int i, int k) { return Ls[row + kSide * i][k]; },
+        [&](int j, int k) { return Rs[k][column + kSide * j]; });
     __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < kL / kSide; ++i) {
+    const float decay = Decay(cumulative[row + kSide * i], A);
+#pragma unroll
+    for (int j = 0; j < kP / kSide; ++j) acc[i][j] *= decay;
   }
 
   // Within the chunk: the scores of tokens u <= t, decayed from u to t and weighted by delta[u].
@@ -257,27 +195,24 @@ __global__ void __launch_bounds__(kThreads)
       Rs[e / kP][p] = u < c.length ? a.x[(c.first + u) * a.ldx + head * kP + p] : 0.0f;
     }
     __syncthreads();
-    MultiplyTiles<kJ, wmma::row_major, wmma::row_major>(acc, left, kLLd, right, kRLd);
+    MultiplyTile(
+        acc, [&](int i, int k) { return Ls[row + kSide * i][k]; },
+        [&](int j, int k) { return Rs[k][column + kSide * j]; });
     __syncthreads();
   }
 
-  // Where a fragment's elements sit is the hardware's business: each tile goes through shared
-  // memory, and the warp's lanes finish its 256 outputs.
   const float D = a.D[head];
 #pragma unroll
-  for (int j = 0; j < kJ; ++j) {
-    wmma::store_matrix_sync(&stage[warp][0][0], acc[j], kStageLd, wmma::mem_row_major);
-    __syncwarp();
-    for (int e = lane; e < kFragment * kFragment; e += 32) {
-      const int t = kFragment * warp + e / kFragment;
-      if (t >= c.length) continue;
-      const int64_t r = head * kP + kFragment * j + e % kFragment;
+  for (int i = 0; i < kL / kSide; ++i) {
+    const int t = row + kSide * i;
+    if (t >= c.length) continue;
+#pragma unroll
+    for (int j = 0; j < kP / kSide; ++j) {
+      const int64_t r = head * kP + column + kSide * j;
       const float x = a.x[(c.first + t) * a.ldx + r];
       const float gate = a.z != nullptr ? a.z[(c.first + t) * a.ldz + r] : 0.0f;
-      StoreAs(a.y, (c.first + t) * a.ldy + r, a.y_type,
-              Output(stage[warp][e / kFragment][e % kFragment], D, x, gate, a));
+      StoreAs(a.y, (c.first + t) * a.ldy + r, a.y_type, Output(acc[i][j], D, x, gate, a));
     }
-    __syncwarp();
   }
 }
 
