@@ -2,9 +2,9 @@
 # What the GPU machine should run after a change to CUDA code, in one call (device time is
 # scarce, and each call starts a machine): the CUDA kernel and backend tests (the backend's also
 # with each switch that turns a measured speed-up off, since those paths still serve), then the
-# bench of each shape (prefill of 2k, 32k and 1M tokens), and its decode again with them off. Everything is logged under $OUT
-# (the device tool's output folder; else gpu-out/) as it goes, so a call that runs out of time
-# still returns what it did; a summary is printed.
+# bench of each shape (prefill of 2k, 32k and 1M tokens), and its decode again with them off.
+# Everything is logged under $OUT (the device tool's output folder; else gpu-out/) as it goes, so
+# a call that runs out of time still returns what it did; a summary is printed.
 # On this machine first: bash tools/pack_for_device.sh; then, on the GPU machine, from the
 # repository root with .carry-bundle carried:
 #   bash tools/gpu_checks.sh [tests|bench] [SHAPE...]

@@ -15,6 +15,7 @@
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/selective_scan.h"
+#include "kernels/cuda/speed_switch.h"
 #include "kernels/cuda/token_draw.h"
 
 namespace ssm {
@@ -577,10 +578,7 @@ CudaBackend::MixerConv CudaBackend::ConvOf(int64_t tokens) {
 }
 
 bool CudaBackend::FuseDecodeKernels() {
-  static const bool fuse = [] {
-    const char* value = std::getenv("SSM_CUDA_FUSED_DECODE");
-    return value == nullptr || value[0] != '0';
-  }();
+  static const bool fuse = kernels::cuda::SpeedSwitchOn("SSM_CUDA_FUSED_DECODE");
   return fuse;
 }
 

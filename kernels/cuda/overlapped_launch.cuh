@@ -20,8 +20,9 @@
 // normally, both calls do nothing. Internal to kernels/cuda.
 #include <cuda_runtime.h>
 
-#include <cstdlib>
 #include <utility>
+
+#include "kernels/cuda/speed_switch.h"
 
 namespace ssm::kernels::cuda {
 
@@ -37,10 +38,7 @@ __device__ __forceinline__ void LetNextKernelStart() {
 // SSM_CUDA_OVERLAP_LAUNCHES=0 asks them to run one after another, as when chasing a suspected
 // race; then the wait and the signal above do nothing.
 inline bool OverlapLaunches() {
-  static const bool overlap = [] {
-    const char* value = std::getenv("SSM_CUDA_OVERLAP_LAUNCHES");
-    return value == nullptr || value[0] != '0';
-  }();
+  static const bool overlap = SpeedSwitchOn("SSM_CUDA_OVERLAP_LAUNCHES");
   return overlap;
 }
 
