@@ -79,7 +79,6 @@ struct GemvCase {
   int64_t rows, cols, tokens;
   ElementType type;
   bool normalize, bias, accumulate;
-  bool prefetch;  // asks the L2 for the matrix and the bias meanwhile: a hint, same results
 };
 
 TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
@@ -91,9 +90,9 @@ TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
     for (int64_t cols : {8, 136, 2048, 4096}) {
       for (int64_t tokens : {1, 2}) {
         for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
-          for (int flags = 0; flags < 16; ++flags) {
-            cases.push_back({rows, cols, tokens, type, (flags & 1) != 0, (flags & 2) != 0,
-                             (flags & 4) != 0, (flags & 8) != 0});
+          for (int flags = 0; flags < 8; ++flags) {
+            cases.push_back(
+                {rows, cols, tokens, type, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0});
           }
         }
       }
@@ -111,14 +110,8 @@ TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
                  out_d = ToDevice(out0);
     const Matrix matrix{.data = w_d.get(), .type = c.type, .rows = c.rows, .cols = c.cols};
     ASSERT_TRUE(GemvSupports(matrix, x_d.get<float>(), ldx, c.tokens));
-    L2Prefetch prefetch;
-    if (c.prefetch) {
-      prefetch = {.data = {w_d.get(), bias_d.get()},
-                  .bytes = {static_cast<int64_t>(w_bits.size() * 2), c.rows * 4}};
-    }
     Gemv(x_d.get<float>(), ldx, c.tokens, matrix, c.bias ? bias_d.get<float>() : nullptr,
-         out_d.get<float>(), ldo, c.accumulate, {.enabled = c.normalize, .eps = kEps}, nullptr,
-         GemvConv{}, prefetch);
+         out_d.get<float>(), ldo, c.accumulate, {.enabled = c.normalize, .eps = kEps}, nullptr);
     ASSERT_EQ(cudaGetLastError(), cudaSuccess);
     const std::vector<float> out = ToHost<float>(out_d, out0.size());
     for (int64_t t = 0; t < c.tokens; ++t) {

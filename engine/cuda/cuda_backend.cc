@@ -99,8 +99,6 @@ int64_t GrownCapacity(int64_t have, int64_t need) {
   return capacity;
 }
 
-int64_t Bytes(const Matrix& w) { return w.rows * w.cols * kernels::cuda::ElementBytes(w.type); }
-
 }  // namespace
 
 bool CudaBackend::DeviceAvailable() {
@@ -151,13 +149,6 @@ absl::Status CudaBackend::Init(const Model& model) {
         !s.ok()) {
       return s;
     }
-  }
-  if (PrefetchWeightsToL2()) {
-    int l2_bytes = 0;
-    cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, options_.device);
-    const char* share = std::getenv("SSM_CUDA_L2_PREFETCH_SHARE");  // EXPERIMENT: remove
-    l2_prefetch_bytes_ =
-        static_cast<int64_t>(l2_bytes * (share != nullptr ? std::atof(share) : kL2PrefetchShare));
   }
   constexpr size_t kGemmWorkspaceBytes = 32 << 20;  // what cuBLAS recommends on Hopper
   absl::StatusOr<DeviceBuffer> workspace = DeviceBuffer::Allocate(kGemmWorkspaceBytes);
@@ -507,8 +498,7 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
                     .out = conv.out};
     }
     if (!NormalizedLinear(hidden, H, tokens, /*groups=*/1, layer.in_proj, layer.in_proj_bias,
-                          projected, P, /*accumulate=*/false, normed_.get(), fused_conv,
-                          decode ? InProjPrefetch(layer) : kernels::cuda::L2Prefetch{})) {
+                          projected, P, /*accumulate=*/false, normed_.get(), fused_conv)) {
       kernels::cuda::CausalConv1dSilu(step.layout, pool_, l, projected + conv.first_row, P,
                                       conv.channels, config_.d_conv, layer.conv, layer.conv_bias,
                                       conv.out, stream_);
@@ -554,11 +544,10 @@ void CudaBackend::EnqueueStep(const DeviceStep& step, Output output) {
 bool CudaBackend::NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
                                    const Matrix& w, const float* bias, float* out, int64_t ldo,
                                    bool accumulate, void* normed,
-                                   const kernels::cuda::GemvConv& conv,
-                                   const kernels::cuda::L2Prefetch& prefetch) {
+                                   const kernels::cuda::GemvConv& conv) {
   if (groups == 1 && kernels::cuda::GemvSupports(w, x, ld, tokens)) {
     kernels::cuda::Gemv(x, ld, tokens, w, bias, out, ldo, accumulate,
-                        {.enabled = true, .eps = config_.norm_eps}, stream_, conv, prefetch);
+                        {.enabled = true, .eps = config_.norm_eps}, stream_, conv);
     return conv.weight != nullptr;
   }
   const GemmInput rows = GemmInputFor(w, tokens, normed, w.cols);
@@ -591,26 +580,6 @@ CudaBackend::MixerConv CudaBackend::ConvOf(int64_t tokens) {
 bool CudaBackend::FuseDecodeKernels() {
   static const bool fuse = kernels::cuda::SpeedSwitchOn("SSM_CUDA_FUSED_DECODE");
   return fuse;
-}
-
-bool CudaBackend::PrefetchWeightsToL2() {
-  static const bool prefetch = kernels::cuda::SpeedSwitchOn("SSM_CUDA_L2_PREFETCH");
-  return prefetch;
-}
-
-kernels::cuda::L2Prefetch CudaBackend::InProjPrefetch(const Layer& layer) const {
-  if (l2_prefetch_bytes_ == 0 || config_.architecture != Architecture::kMamba1) return {};
-  return {.data = {layer.x_proj.data, layer.dt_proj.data},
-          .bytes = {Bytes(layer.x_proj), Bytes(layer.dt_proj)}};
-}
-
-kernels::cuda::L2Prefetch CudaBackend::ScanPrefetch(int64_t index) const {
-  if (l2_prefetch_bytes_ == 0) return {};
-  const Matrix& out_proj = layers_[index].out_proj;
-  const Matrix& next = index + 1 < config_.n_layer ? layers_[index + 1].in_proj : lm_head_;
-  const int64_t out_proj_bytes = std::min(Bytes(out_proj), l2_prefetch_bytes_);
-  return {.data = {out_proj.data, next.data},
-          .bytes = {out_proj_bytes, std::min(Bytes(next), l2_prefetch_bytes_ - out_proj_bytes)}};
 }
 
 GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_rows, int64_t ld) {
@@ -659,7 +628,6 @@ GemmInput CudaBackend::Mamba1Mixer(const Layer& layer, int64_t index, const Step
                                .workspace = scan_workspace_.get<float>(),
                                .workspace_floats = ScanWorkspaceFloats(token_capacity_)};
   const bool decode = T == step.num_sequences;
-  if (decode) scan.prefetch = ScanPrefetch(index);
   if (!decode || !FuseDecodeKernels() ||
       !kernels::cuda::ScanTakesLowRankStepSize(scan, step.num_sequences)) {
     Linear({.data = x_dbl, .ld = X}, T, layer.dt_proj, nullptr, dt_.get<float>(), I,
@@ -681,35 +649,32 @@ float* CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLay
   float* projected = projected_.get<float>();
   float* conv_out = conv_out_.get<float>();
   float* y = y_.get<float>();
-  kernels::cuda::SelectiveScan(
-      step, pool_, index, config_.conv_state_size(),
-      {.rows = I,
-       .head_dim = config_.head_dim,
-       .heads_per_group = config_.n_heads / G,
-       .d_state = static_cast<int>(N),
-       .x = conv_out,
-       .ldx = Cch,
-       .dt = projected + I + Cch,
-       .lddt = P,
-       .dt_bias = layer.dt_bias,
-       .dt_min = config_.dt_min,
-       .dt_max = config_.dt_max,
-       .B = conv_out + I,
-       .C = conv_out + I + G * N,
-       .ldbc = Cch,
-       .A = layer.A,
-       .a_per_state = false,
-       .D = layer.D,
-       .z = projected,
-       .ldz = P,
-       .y = y,
-       .ldy = I,
-       .state_type = StateType(),
-       .workspace = scan_workspace_.get<float>(),
-       .workspace_floats = ScanWorkspaceFloats(token_capacity_),
-       .prefetch = step.num_tokens == step.num_sequences ? ScanPrefetch(index)
-                                                         : kernels::cuda::L2Prefetch{}},
-      stream_);
+  kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
+                               {.rows = I,
+                                .head_dim = config_.head_dim,
+                                .heads_per_group = config_.n_heads / G,
+                                .d_state = static_cast<int>(N),
+                                .x = conv_out,
+                                .ldx = Cch,
+                                .dt = projected + I + Cch,
+                                .lddt = P,
+                                .dt_bias = layer.dt_bias,
+                                .dt_min = config_.dt_min,
+                                .dt_max = config_.dt_max,
+                                .B = conv_out + I,
+                                .C = conv_out + I + G * N,
+                                .ldbc = Cch,
+                                .A = layer.A,
+                                .a_per_state = false,
+                                .D = layer.D,
+                                .z = projected,
+                                .ldz = P,
+                                .y = y,
+                                .ldy = I,
+                                .state_type = StateType(),
+                                .workspace = scan_workspace_.get<float>(),
+                                .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
+                               stream_);
   return y;
 }
 

@@ -142,8 +142,7 @@ class CudaBackend : public Backend {
   // Returns whether it ran the conv.
   bool NormalizedLinear(const float* x, int64_t ld, int64_t tokens, int64_t groups,
                         const kernels::cuda::Matrix& w, const float* bias, float* out, int64_t ldo,
-                        bool accumulate, void* normed, const kernels::cuda::GemvConv& conv = {},
-                        const kernels::cuda::L2Prefetch& prefetch = {});
+                        bool accumulate, void* normed, const kernels::cuda::GemvConv& conv = {});
   // The conv of a layer's mixer: which of in_proj's outputs it reads and where it writes.
   struct MixerConv {
     int64_t first_row, channels;
@@ -154,15 +153,6 @@ class CudaBackend : public Backend {
   // dt_proj in the scan: yes (docs/benchmarks.md measured it), unless SSM_CUDA_FUSED_DECODE=0
   // asks for the separate kernels, which steps of more sequences run anyway.
   static bool FuseDecodeKernels();
-  // Whether a decode step's kernels ask the L2 cache for the weights of the products after them
-  // (kernels/cuda/l2_prefetch.h): yes, unless SSM_CUDA_L2_PREFETCH=0. At most kL2PrefetchShare
-  // of the L2 is asked for at a time, so that what is fetched is still there when it is read.
-  static bool PrefetchWeightsToL2();
-  static constexpr double kL2PrefetchShare = 0.6;
-  // In a decode step: Mamba-1's in_proj asks for x_proj and dt_proj; every scan asks for its
-  // layer's out_proj and the head of the next product (the next layer's in_proj, or lm_head).
-  kernels::cuda::L2Prefetch InProjPrefetch(const Layer& layer) const;
-  kernels::cuda::L2Prefetch ScanPrefetch(int64_t layer) const;
   // Each mixer, after the conv, leaves out_proj's input rows and says where they are: Mamba-1's
   // in out_proj's input type; Mamba-2's in fp32 and gated, still to be normalized (its gated
   // norm's weight is in out_proj).
@@ -177,7 +167,6 @@ class CudaBackend : public Backend {
   cudaStream_t slot_stream_ = nullptr;  // slot operations
   kernels::cuda::Gemm gemm_;
   cublasStatus_t gemm_status_ = CUBLAS_STATUS_SUCCESS;  // the first GEMM failure of a step
-  int64_t l2_prefetch_bytes_ = 0;  // the most a step asks the L2 for at a time; 0: nothing
 
   std::vector<DeviceBuffer> weights_;
   kernels::cuda::Matrix embedding_, lm_head_;

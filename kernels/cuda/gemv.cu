@@ -3,7 +3,6 @@
 
 #include "kernels/cuda/conv_common.cuh"
 #include "kernels/cuda/gemv.h"
-#include "kernels/cuda/l2_prefetch.cuh"
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
 #include "kernels/cuda/packed_dot.cuh"
@@ -24,7 +23,7 @@ constexpr int kUnroll = 8;  // loads a lane issues before it waits for the first
 template <typename T, int kTokens, bool kNormalize, int kWarpsPerRow, bool kConv>
 __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                          const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
-                         GemvConv conv, L2Prefetch prefetch) {
+                         GemvConv conv) {
   constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int part = warp % kWarpsPerRow, row_in_block = warp / kWarpsPerRow;
@@ -44,7 +43,6 @@ __global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x,
   const int64_t first = part * 32 + lane;
   uint4 packed[kUnroll];
   load_round(first, packed);
-  RequestL2Prefetch(prefetch);
   // So are the conv's weights, and its window is only this kernel's own output (a step ago).
   const int64_t channel = row - conv.first_row;
   const bool conv_row = kConv && active && channel >= 0 && channel < conv.channels;
@@ -133,13 +131,13 @@ int WarpsPerRow(int64_t rows, int64_t cols) {
 template <typename T, int kTokens, bool kNormalize, bool kConv>
 void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                 const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
-                const GemvConv& conv, const L2Prefetch& prefetch, cudaStream_t stream) {
+                const GemvConv& conv, cudaStream_t stream) {
   const int warps_per_row = WarpsPerRow(rows, cols);
   const int rows_per_block = kWarps / warps_per_row;
   const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
   auto launch = [&](auto kernel) {
     LaunchOverlapped(kernel, blocks, kThreads, 0, stream, w, rows, cols, x, ldx, bias, out, ldo,
-                     accumulate, eps, conv, prefetch);
+                     accumulate, eps, conv);
   };
   switch (warps_per_row) {
     case 1:
@@ -157,16 +155,15 @@ void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t 
 template <typename T, int kTokens = 1>
 void LaunchGemv(int64_t tokens, const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                 const float* bias, float* out, int64_t ldo, bool accumulate,
-                GemvNormalize normalize, const GemvConv& conv, const L2Prefetch& prefetch,
-                cudaStream_t stream) {
+                GemvNormalize normalize, const GemvConv& conv, cudaStream_t stream) {
   if constexpr (kTokens <= kGemvMaxTokens) {
     if (tokens != kTokens) {
       return LaunchGemv<T, kTokens + 1>(tokens, w, rows, cols, x, ldx, bias, out, ldo, accumulate,
-                                        normalize, conv, prefetch, stream);
+                                        normalize, conv, stream);
     }
     auto launch = [&](auto normalized, auto convolved) {
       LaunchRows<T, kTokens, decltype(normalized)::value, decltype(convolved)::value>(
-          w, rows, cols, x, ldx, bias, out, ldo, accumulate, normalize.eps, conv, prefetch, stream);
+          w, rows, cols, x, ldx, bias, out, ldo, accumulate, normalize.eps, conv, stream);
     };
     using Yes = std::true_type;
     using No = std::false_type;
@@ -187,13 +184,13 @@ bool GemvSupports(const Matrix& w, const float* x, int64_t ldx, int64_t tokens) 
 
 void Gemv(const float* x, int64_t ldx, int64_t tokens, const Matrix& w, const float* bias,
           float* out, int64_t ldo, bool accumulate, GemvNormalize normalize, cudaStream_t stream,
-          const GemvConv& conv, const L2Prefetch& prefetch) {
+          const GemvConv& conv) {
   if (w.type == ElementType::kBF16) {
     LaunchGemv(tokens, static_cast<const __nv_bfloat16*>(w.data), w.rows, w.cols, x, ldx, bias, out,
-               ldo, accumulate, normalize, conv, prefetch, stream);
+               ldo, accumulate, normalize, conv, stream);
   } else {
     LaunchGemv(tokens, static_cast<const __half*>(w.data), w.rows, w.cols, x, ldx, bias, out, ldo,
-               accumulate, normalize, conv, prefetch, stream);
+               accumulate, normalize, conv, stream);
   }
 }
 

@@ -6,7 +6,6 @@
 #include <cstdint>
 
 #include "kernels/cuda/causal_conv1d.h"
-#include "kernels/cuda/l2_prefetch.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/step_layout.h"
 
@@ -50,10 +49,9 @@ struct GemvConv {
   int64_t layer = 0;
   ConvOutput out;
 };
-// With a prefetch, the kernel also asks the L2 cache for those bytes (l2_prefetch.h).
 void Gemv(const float* x, int64_t ldx, int64_t tokens, const Matrix& w, const float* bias,
           float* out, int64_t ldo, bool accumulate, GemvNormalize normalize, cudaStream_t stream,
-          const GemvConv& conv = {}, const L2Prefetch& prefetch = {});
+          const GemvConv& conv = {});
 
 }  // namespace ssm::kernels::cuda
 

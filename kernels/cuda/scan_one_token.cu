@@ -1,7 +1,6 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/cuda/l2_prefetch.cuh"
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
 #include "kernels/cuda/packed_dot.cuh"
@@ -69,7 +68,6 @@ __global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int
   static_assert(kRuns % kRunsPerRow == 0);
   static_assert(!kLowRank || kRuns == 1);
   constexpr int kPieces = (kMaxLowRank / kPackedValues + kLanesPerRow - 1) / kLanesPerRow;
-  RequestL2Prefetch(a.prefetch);  // before any thread leaves, so that every piece goes out
   const int s = blockIdx.y;
   if (only_single_tokens && step.seq_length[s] != 1) return;  // ScanRows'
   const int lane = threadIdx.x % 32;

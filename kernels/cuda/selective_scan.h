@@ -6,7 +6,6 @@
 #include <cstdint>
 
 #include "kernels/cuda/element_type.h"
-#include "kernels/cuda/l2_prefetch.h"
 #include "kernels/cuda/step_layout.h"
 
 namespace ssm::kernels::cuda {
@@ -57,9 +56,6 @@ struct ScanArgs {
   // up to that many tokens. Without it, every sequence runs token by token.
   float* workspace = nullptr;
   int64_t workspace_floats = 0;
-  // Weights for the L2 cache to fetch while a decode step's scan runs (l2_prefetch.h): the
-  // products after it. Prefill's scans, bound by their own work, ignore it.
-  L2Prefetch prefetch = {};
 };
 
 // Sequences are scanned in chunks of this many tokens when a step's sequences average at least
