@@ -85,15 +85,19 @@ TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(11);
   std::vector<GemvCase> cases;
-  // Row and column counts that give each number of warps per row (1 to 8), partial blocks too.
+  // Row and column counts that give each number of warps per row (1 to 8), partial blocks too;
+  // then more rows than the GPU holds at once (warps stream through several) and rows of
+  // several rounds of loads per lane.
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{50280, 136}, {37, 32768}};
   for (int64_t rows : {1, 37, 1024, 4099}) {
-    for (int64_t cols : {8, 136, 2048, 4096}) {
-      for (int64_t tokens : {1, 2}) {
-        for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
-          for (int flags = 0; flags < 8; ++flags) {
-            cases.push_back(
-                {rows, cols, tokens, type, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0});
-          }
+    for (int64_t cols : {8, 136, 2048, 4096}) shapes.emplace_back(rows, cols);
+  }
+  for (auto [rows, cols] : shapes) {
+    for (int64_t tokens : {1, 2}) {
+      for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
+        for (int flags = 0; flags < 8; ++flags) {
+          cases.push_back(
+              {rows, cols, tokens, type, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0});
         }
       }
     }
@@ -538,9 +542,10 @@ TEST(CudaKernelsTest, GemvWithTheConvEqualsGemvThenTheConv) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(10);
   constexpr int kKernel = kGemvConvKernel;
-  // Few rows take 8 warps each; 4,249 rows of 64 or 2,048 columns one or two.
+  // Few rows take 8 warps each; 4,249 rows of 64 or 2,048 columns one or two; 30,049 rows are
+  // more than the GPU holds at once.
   for (auto [channels, cols] :
-       {std::pair<int64_t, int64_t>{300, 64}, {300, 4096}, {4200, 64}, {4200, 2048}}) {
+       {std::pair<int64_t, int64_t>{300, 64}, {300, 4096}, {4200, 64}, {4200, 2048}, {30000, 64}}) {
     for (int sequences : {1, 2}) {
       const int64_t first_row = 40, rows = first_row + channels + 9;
       const int64_t layer_floats = (kKernel - 1) * channels + 11;

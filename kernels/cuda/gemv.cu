@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -10,109 +11,136 @@
 namespace ssm::kernels::cuda {
 namespace {
 
-constexpr int kWarps = 8;  // output rows per block
+constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPerLoad = kPackedValues;
-constexpr int kUnroll = 8;  // loads a lane issues before it waits for the first
+constexpr int kUnroll = 8;  // loads a lane keeps in flight
+
+// Token t's output of a row: bias, store, and with kConv for a conv row the conv + SiLU of its
+// channel, continuing sequence t's window in its slot. The conv's inputs are loaded only here:
+// the lane's next loads of the matrix are in flight meanwhile.
+template <bool kConv>
+__device__ void FinishToken(int64_t row, int t, float sum, const float* bias, float* out,
+                            int64_t ldo, bool accumulate, const GemvConv& conv) {
+  const float v = sum + (bias != nullptr ? bias[row] : 0.0f);
+  float& o = out[t * ldo + row];
+  o = accumulate ? o + v : v;
+  if constexpr (kConv) {
+    const int64_t channel = row - conv.first_row;
+    if (channel < 0 || channel >= conv.channels) return;
+    float* window = conv.pool.Layer(conv.step.seq_slot[t], conv.layer) + channel;
+    float inputs[kGemvConvKernel], weights[kGemvConvKernel];
+#pragma unroll
+    for (int j = 0; j < kGemvConvKernel - 1; ++j) inputs[j] = window[j * conv.channels];
+    inputs[kGemvConvKernel - 1] = o;
+    LoadConvWeights(conv.weight, channel, weights);
+    const float conv_bias = conv.bias != nullptr ? conv.bias[channel] : 0.0f;
+    StoreConvOutput(conv.out, t, channel, ConvSilu(weights, conv_bias, inputs));
+#pragma unroll
+    for (int j = 0; j < kGemvConvKernel - 1; ++j) window[j * conv.channels] = inputs[j + 1];
+  }
+}
 
 // kWarpsPerRow warps share each output row, each taking every kWarpsPerRow-th run of 32 loads:
 // a short row (out_proj's, x_proj's) is then one round of loads per lane, and a matrix of few
-// rows (x_proj: dt_rank + 2 d_state) still has enough warps to fill the GPU. Lane t of the row's
-// first warp finishes token t (after the reductions every lane holds the same sums), with kConv
-// also through the conv epilogue (GemvConv).
+// rows (x_proj: dt_rank + 2 d_state) still has enough warps to fill the GPU.
+//
+// The grid is only as big as the GPU holds at once, and each warp streams through its rows
+// (every gridDim.x * kRowsPerBlock-th) round after round of kUnroll loads: as soon as a load of
+// this round has been used, the same load of the next round goes out, that of the next row
+// when this row is done. So a lane always has loads in flight, also while its row is reduced
+// and finished, where a grid of one row per warp leaves each warp idle from its last load to
+// its exit and the next block's start (in_proj ran at ~55% of the bandwidth that way).
+//
+// Lane t of the row's first warp finishes token t (after the reductions every lane holds the
+// same sums), with kConv also through the conv epilogue (GemvConv).
 template <typename T, int kTokens, bool kNormalize, int kWarpsPerRow, bool kConv>
-__global__ void GemvRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
-                         const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
-                         GemvConv conv) {
+__global__ void __launch_bounds__(kThreads)
+    GemvRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx, const float* bias,
+             float* out, int64_t ldo, bool accumulate, float eps, GemvConv conv) {
   constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
+  constexpr int kLaneStride = 32 * kWarpsPerRow;  // between a lane's loads of a row
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int part = warp % kWarpsPerRow, row_in_block = warp / kWarpsPerRow;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + row_in_block;
-  const bool active = row < rows;  // inactive warps still meet at the barrier below
-  const uint4* weights = reinterpret_cast<const uint4*>(w + (active ? row : 0) * cols);
-  const int64_t loads = active ? cols / kPerLoad : 0;
-  float acc[kTokens] = {}, squares[kTokens] = {};
-  auto load_round = [&](int64_t base, uint4(&packed)[kUnroll]) {
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t i = base + u * 32 * kWarpsPerRow;
-      packed[u] = i < loads ? __ldg(weights + i) : make_uint4(0, 0, 0, 0);
-    }
+  const int part = warp % kWarpsPerRow;
+  const int loads = static_cast<int>(cols / kPerLoad), first = part * 32 + lane;
+  const int rounds = max(1, (loads + kLaneStride * kUnroll - 1) / (kLaneStride * kUnroll));
+  const int64_t row_stride = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
+  // Rows at or past `rows` load nothing: their warps still meet at the block's barriers.
+  auto load = [&](int64_t row, int round, int u) {
+    const int i = first + (round * kUnroll + u) * kLaneStride;
+    return row < rows && i < loads ? __ldg(reinterpret_cast<const uint4*>(w + row * cols) + i)
+                                   : make_uint4(0, 0, 0, 0);
   };
-  // The matrix is no kernel's output: its first round of loads goes out before the wait.
-  const int64_t first = part * 32 + lane;
+  int64_t block_row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
+  int64_t row = block_row + warp / kWarpsPerRow;
+  int round = 0;
+  // The matrix is no kernel's output: the first round of loads goes out before the wait.
   uint4 packed[kUnroll];
-  load_round(first, packed);
-  // So are the conv's weights, and its window is only this kernel's own output (a step ago).
-  const int64_t channel = row - conv.first_row;
-  const bool conv_row = kConv && active && channel >= 0 && channel < conv.channels;
-  const bool finishes_a_token = part == 0 && lane < kTokens;
-  float window[kGemvConvKernel - 1], conv_weights[kGemvConvKernel], conv_bias = 0.0f;
-  float* slot_window = nullptr;
-  if (conv_row && finishes_a_token) {
-    slot_window = conv.pool.Layer(conv.step.seq_slot[lane], conv.layer) + channel;
 #pragma unroll
-    for (int j = 0; j < kGemvConvKernel - 1; ++j) window[j] = slot_window[j * conv.channels];
-    LoadConvWeights(conv.weight, channel, conv_weights);
-    conv_bias = conv.bias != nullptr ? conv.bias[channel] : 0.0f;
-  }
+  for (int u = 0; u < kUnroll; ++u) packed[u] = load(row, 0, u);
   WaitForPreviousKernel();
   LetNextKernelStart();
-  for (int64_t base = first; base < loads; base += 32 * kWarpsPerRow * kUnroll) {
-    if (base != first) load_round(base, packed);
+  float acc[kTokens] = {}, squares[kTokens] = {};
+  while (block_row < rows) {
+    const bool row_done = round + 1 == rounds;
+    const int64_t next_row = row_done ? row + row_stride : row;
+    const int next_round = row_done ? 0 : round + 1;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t i = base + u * 32 * kWarpsPerRow;
-      if (i >= loads) break;
+      const int i = first + (round * kUnroll + u) * kLaneStride;
+      if (row < rows && i < loads) {
 #pragma unroll
-      for (int t = 0; t < kTokens; ++t) {
-        acc[t] += Dot8<T, kNormalize>(packed[u], x + t * ldx + i * kPerLoad, squares[t]);
+        for (int t = 0; t < kTokens; ++t) {
+          acc[t] += Dot8<T, kNormalize>(packed[u], x + t * ldx + int64_t{i} * kPerLoad, squares[t]);
+        }
       }
+      packed[u] = load(next_row, next_round, u);
     }
-  }
-#pragma unroll
-  for (int t = 0; t < kTokens; ++t) {
-    for (int offset = 16; offset > 0; offset /= 2) {
-      acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
-      if constexpr (kNormalize) squares[t] += __shfl_xor_sync(0xffffffffu, squares[t], offset);
+    if (!row_done) {
+      round = next_round;
+      continue;
     }
-  }
-  if constexpr (kWarpsPerRow > 1) {  // the row's parts meet in shared memory
-    __shared__ float parts[kWarps][2 * kTokens];
-    if (lane == 0) {
-#pragma unroll
-      for (int t = 0; t < kTokens; ++t) {
-        parts[warp][t] = acc[t];
-        parts[warp][kTokens + t] = squares[t];
-      }
-    }
-    __syncthreads();
-    if (part != 0) return;
 #pragma unroll
     for (int t = 0; t < kTokens; ++t) {
-      for (int p = 1; p < kWarpsPerRow; ++p) {
-        acc[t] += parts[warp + p][t];
-        squares[t] += parts[warp + p][kTokens + t];
+      for (int offset = 16; offset > 0; offset /= 2) {
+        acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
+        if constexpr (kNormalize) squares[t] += __shfl_xor_sync(0xffffffffu, squares[t], offset);
       }
     }
-  }
-  if (!active || !finishes_a_token) return;
+    if constexpr (kWarpsPerRow > 1) {  // the row's parts meet in shared memory
+      __shared__ float parts[kWarps][2 * kTokens];
+      if (lane == 0) {
 #pragma unroll
-  for (int t = 0; t < kTokens; ++t) {
-    if (lane != t) continue;
-    if constexpr (kNormalize) acc[t] *= rsqrtf(squares[t] / cols + eps);
-    const float v = acc[t] + (bias != nullptr ? bias[row] : 0.0f);
-    float& o = out[t * ldo + row];
-    o = accumulate ? o + v : v;
-    if (conv_row) {
-      float inputs[kGemvConvKernel];
+        for (int t = 0; t < kTokens; ++t) {
+          parts[warp][t] = acc[t];
+          parts[warp][kTokens + t] = squares[t];
+        }
+      }
+      __syncthreads();
+      if (part == 0) {
 #pragma unroll
-      for (int j = 0; j < kGemvConvKernel - 1; ++j) inputs[j] = window[j];
-      inputs[kGemvConvKernel - 1] = o;
-      StoreConvOutput(conv.out, t, channel, ConvSilu(conv_weights, conv_bias, inputs));
-#pragma unroll
-      for (int j = 0; j < kGemvConvKernel - 1; ++j) slot_window[j * conv.channels] = inputs[j + 1];
+        for (int t = 0; t < kTokens; ++t) {
+          for (int p = 1; p < kWarpsPerRow; ++p) {
+            acc[t] += parts[warp + p][t];
+            squares[t] += parts[warp + p][kTokens + t];
+          }
+        }
+      }
+      __syncthreads();  // before the next row's parts
     }
+    if (part == 0 && lane < kTokens && row < rows) {
+#pragma unroll
+      for (int t = 0; t < kTokens; ++t) {
+        if (lane == t)
+          FinishToken<kConv>(row, t, kNormalize ? acc[t] * rsqrtf(squares[t] / cols + eps) : acc[t],
+                             bias, out, ldo, accumulate, conv);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) acc[t] = squares[t] = 0.0f;
+    block_row += row_stride;
+    row = next_row;
+    round = next_round;
   }
 }
 
@@ -128,26 +156,41 @@ int WarpsPerRow(int64_t rows, int64_t cols) {
   return warps;
 }
 
+// Launches kKernel over `rows` rows of kRowsPerBlock each, in no more blocks than the GPU holds
+// at once (their warps then stream through the rest).
+template <auto kKernel, int kRowsPerBlock, typename... Args>
+void LaunchStreaming(int64_t rows, cudaStream_t stream, Args&&... args) {
+  static const int blocks_per_sm = [] {
+    int blocks = 1;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kKernel, kThreads, 0);
+    return std::max(blocks, 1);
+  }();
+  int device = 0, sms = 1;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int64_t needed = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  const int blocks = static_cast<int>(std::min<int64_t>(needed, int64_t{blocks_per_sm} * sms));
+  LaunchOverlapped(kKernel, blocks, kThreads, 0, stream, std::forward<Args>(args)...);
+}
+
 template <typename T, int kTokens, bool kNormalize, bool kConv>
 void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                 const float* bias, float* out, int64_t ldo, bool accumulate, float eps,
                 const GemvConv& conv, cudaStream_t stream) {
-  const int warps_per_row = WarpsPerRow(rows, cols);
-  const int rows_per_block = kWarps / warps_per_row;
-  const int blocks = static_cast<int>((rows + rows_per_block - 1) / rows_per_block);
-  auto launch = [&](auto kernel) {
-    LaunchOverlapped(kernel, blocks, kThreads, 0, stream, w, rows, cols, x, ldx, bias, out, ldo,
-                     accumulate, eps, conv);
+  auto launch = [&](auto warps_per_row) {
+    constexpr int kWarpsPerRow = decltype(warps_per_row)::value;
+    LaunchStreaming<GemvRows<T, kTokens, kNormalize, kWarpsPerRow, kConv>, kWarps / kWarpsPerRow>(
+        rows, stream, w, rows, cols, x, ldx, bias, out, ldo, accumulate, eps, conv);
   };
-  switch (warps_per_row) {
+  switch (WarpsPerRow(rows, cols)) {
     case 1:
-      return launch(GemvRows<T, kTokens, kNormalize, 1, kConv>);
+      return launch(std::integral_constant<int, 1>{});
     case 2:
-      return launch(GemvRows<T, kTokens, kNormalize, 2, kConv>);
+      return launch(std::integral_constant<int, 2>{});
     case 4:
-      return launch(GemvRows<T, kTokens, kNormalize, 4, kConv>);
+      return launch(std::integral_constant<int, 4>{});
     default:
-      return launch(GemvRows<T, kTokens, kNormalize, 8, kConv>);
+      return launch(std::integral_constant<int, 8>{});
   }
 }
 
