@@ -23,6 +23,14 @@ int64_t ElementsPerBlock(int runs_per_thread) {
   return static_cast<int64_t>(kDecodeThreads / 32) * 128 * runs_per_thread;
 }
 
+// Resident blocks per SM asked of the four-run kernel for d_state <= 128 (a big batch, where the
+// state streams through the whole GPU): left to itself ptxas gives it 64 registers, 8 blocks of
+// 128 threads, and at 48 registers (10 blocks) the batch-256 scan ran 3.5-4.7% faster on an H100
+// (docs/benchmarks.md); 12 and 16 blocks spill the state runs and move more bytes. The others are
+// left alone: bounding the one-run kernels slowed mamba-1.4b's batch 1 by 6%, and d_state 256's
+// eight runs would spill.
+constexpr int MinBlocksPerSM(int runs_per_thread) { return runs_per_thread == 4 ? 10 : 1; }
+
 bool TakesFourRuns(int64_t rows, int d_state, int sequences) {
   const int64_t elements = rows * d_state;
   const int64_t big = ElementsPerBlock(4 * RunsPerThread(d_state));
@@ -60,8 +68,9 @@ __device__ __forceinline__ float LowRankStepSize(const ScanArgs& a, const uint4 
 // kLowRank (one run per thread, a row per head: Mamba-1), the lanes of a row also compute its
 // step size from dt's low-rank form (ScanArgs::dt_proj), dt_proj's weights loaded before the wait.
 template <int kStates, int kRuns, typename StateT, bool kLowRank = false>
-__global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
-                             ScanArgs a, VectorRuns vector, bool only_single_tokens) {
+__global__ void __launch_bounds__(kDecodeThreads, MinBlocksPerSM(kRuns))
+    ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats, ScanArgs a,
+                 VectorRuns vector, bool only_single_tokens) {
   // Lanes that share a row within a run, and runs of a thread that share a row (d_state 256).
   constexpr int kLanesPerRow = kStates / 4 < 32 ? kStates / 4 : 32;
   constexpr int kRunsPerRow = kStates > 128 ? kStates / 128 : 1;
