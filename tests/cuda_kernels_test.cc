@@ -424,32 +424,34 @@ TEST(CudaKernelsTest, LowRankStepSizeIsDeclinedWhereTheScanCannotTakeIt) {
   EXPECT_FALSE(ScanTakesLowRankStepSize(unaligned, 1));
 }
 
-// A decode step big enough that the one-token kernel gives each thread four runs of state (the
+// Decode steps big enough that the one-token kernel gives each thread four runs of state (the
 // steps above are small, and take one run per thread): the same outputs and states as the
-// token-loop kernel. 64 sequences of Mamba-1 and Mamba-2 layers of published widths, with the
-// state aligned for 16-byte loads, as in a real pool.
+// token-loop kernel. Mamba-1 and Mamba-2 layers of published widths, with the state aligned for
+// 16-byte loads, as in a real pool; 16 sequences (for the Mamba-1 layer a grid the GPU holds at
+// once) and 64 (more than it holds: the kernel bounded for occupancy).
 TEST(CudaKernelsTest, OneTokenScanOfABigStepEqualsTheTokenLoop) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(9);
-  constexpr int kMany = 64;
   const ScanCase cases[] = {{"mamba1_wide", 4096, 1, 1, 16, true, true},
                             {"mamba2_wide", 2048, 64, 1, 128, false, true}};
-  for (const ScanCase& c : cases) {
-    ScanInputs inputs(c, kMany + 2, rng, kMany + 1, /*conv_floats=*/8);
-    std::vector<int32_t> lengths(kMany, 1), slots(kMany);
-    for (int s = 0; s < kMany; ++s) slots[s] = s;
-    const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
-    lengths.push_back(2);  // a general step: the token loop for every sequence
-    slots.push_back(kMany);
-    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
-    for (int64_t i = 0; i < kMany * c.rows; ++i) {
-      ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
-          << c.name << " y " << i;
-    }
-    const int64_t decode_floats = kMany * 2 * inputs.layer_floats();
-    for (int64_t i = 0; i < decode_floats; ++i) {
-      ASSERT_NEAR(decode_state[i], loop_state[i], 1e-5f * (1 + std::abs(loop_state[i])))
-          << c.name << " pool float " << i;
+  for (const int many : {16, 64}) {
+    for (const ScanCase& c : cases) {
+      ScanInputs inputs(c, many + 2, rng, many + 1, /*conv_floats=*/8);
+      std::vector<int32_t> lengths(many, 1), slots(many);
+      for (int s = 0; s < many; ++s) slots[s] = s;
+      const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+      lengths.push_back(2);  // a general step: the token loop for every sequence
+      slots.push_back(many);
+      const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+      for (int64_t i = 0; i < many * c.rows; ++i) {
+        ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
+            << c.name << " " << many << " sequences, y " << i;
+      }
+      const int64_t decode_floats = many * 2 * inputs.layer_floats();
+      for (int64_t i = 0; i < decode_floats; ++i) {
+        ASSERT_NEAR(decode_state[i], loop_state[i], 1e-5f * (1 + std::abs(loop_state[i])))
+            << c.name << " " << many << " sequences, pool float " << i;
+      }
     }
   }
 }

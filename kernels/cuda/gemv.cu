@@ -65,9 +65,11 @@ __global__ void __launch_bounds__(kThreads)
   const int loads = static_cast<int>(cols / kPerLoad), first = part * 32 + lane;
   const int rounds = max(1, (loads + kLaneStride * kUnroll - 1) / (kLaneStride * kUnroll));
   const int64_t row_stride = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
+  // Which of the row's 16-byte loads is this lane's u-th of a round.
+  auto load_index = [&](int round, int u) { return first + (round * kUnroll + u) * kLaneStride; };
   // Rows at or past `rows` load nothing: their warps still meet at the block's barriers.
   auto load = [&](int64_t row, int round, int u) {
-    const int i = first + (round * kUnroll + u) * kLaneStride;
+    const int i = load_index(round, u);
     return row < rows && i < loads ? __ldg(reinterpret_cast<const uint4*>(w + row * cols) + i)
                                    : make_uint4(0, 0, 0, 0);
   };
@@ -87,7 +89,7 @@ __global__ void __launch_bounds__(kThreads)
     const int next_round = row_done ? 0 : round + 1;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int i = first + (round * kUnroll + u) * kLaneStride;
+      const int i = load_index(round, u);
       if (row < rows && i < loads) {
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
@@ -157,19 +159,19 @@ int WarpsPerRow(int64_t rows, int64_t cols) {
 }
 
 // Launches kKernel over `rows` rows of kRowsPerBlock each, in no more blocks than the GPU holds
-// at once (their warps then stream through the rest).
+// at once (their warps then stream through the rest). A process drives one GPU (the backend's
+// `device` option), so that count is taken once per kernel, on the first launch.
 template <auto kKernel, int kRowsPerBlock, typename... Args>
 void LaunchStreaming(int64_t rows, cudaStream_t stream, Args&&... args) {
-  static const int blocks_per_sm = [] {
-    int blocks = 1;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kKernel, kThreads, 0);
-    return std::max(blocks, 1);
+  static const int64_t resident_blocks = [] {
+    int blocks_per_sm = 1, device = 0, sms = 1;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kKernel, kThreads, 0);
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    return int64_t{std::max(blocks_per_sm, 1)} * sms;
   }();
-  int device = 0, sms = 1;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
   const int64_t needed = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  const int blocks = static_cast<int>(std::min<int64_t>(needed, int64_t{blocks_per_sm} * sms));
+  const int blocks = static_cast<int>(std::min(needed, resident_blocks));
   LaunchOverlapped(kKernel, blocks, kThreads, 0, stream, std::forward<Args>(args)...);
 }
 

@@ -23,14 +23,6 @@ int64_t ElementsPerBlock(int runs_per_thread) {
   return static_cast<int64_t>(kDecodeThreads / 32) * 128 * runs_per_thread;
 }
 
-// Resident blocks per SM asked of the four-run kernel for d_state <= 128 (a big batch, where the
-// state streams through the whole GPU): left to itself ptxas gives it 64 registers, 8 blocks of
-// 128 threads, and at 48 registers (10 blocks) the batch-256 scan ran 3.5-4.7% faster on an H100
-// (docs/benchmarks.md); 12 and 16 blocks spill the state runs and move more bytes. The others are
-// left alone: bounding the one-run kernels slowed mamba-1.4b's batch 1 by 6%, and d_state 256's
-// eight runs would spill.
-constexpr int MinBlocksPerSM(int runs_per_thread) { return runs_per_thread == 4 ? 10 : 1; }
-
 bool TakesFourRuns(int64_t rows, int d_state, int sequences) {
   const int64_t elements = rows * d_state;
   const int64_t big = ElementsPerBlock(4 * RunsPerThread(d_state));
@@ -68,9 +60,10 @@ __device__ __forceinline__ float LowRankStepSize(const ScanArgs& a, const uint4 
 // kLowRank (one run per thread, a row per head: Mamba-1), the lanes of a row also compute its
 // step size from dt's low-rank form (ScanArgs::dt_proj), dt_proj's weights loaded before the wait.
 template <int kStates, int kRuns, typename StateT, bool kLowRank = false>
-__global__ void __launch_bounds__(kDecodeThreads, MinBlocksPerSM(kRuns))
-    ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats, ScanArgs a,
-                 VectorRuns vector, bool only_single_tokens) {
+__device__ __forceinline__ void ScanOneTokenBody(const StepLayout& step, const StatePool& pool,
+                                                 int64_t layer, int64_t conv_floats,
+                                                 const ScanArgs& a, const VectorRuns& vector,
+                                                 bool only_single_tokens) {
   // Lanes that share a row within a run, and runs of a thread that share a row (d_state 256).
   constexpr int kLanesPerRow = kStates / 4 < 32 ? kStates / 4 : 32;
   constexpr int kRunsPerRow = kStates > 128 ? kStates / 128 : 1;
@@ -162,6 +155,30 @@ __global__ void __launch_bounds__(kDecodeThreads, MinBlocksPerSM(kRuns))
   }
 }
 
+template <int kStates, int kRuns, typename StateT, bool kLowRank = false>
+__global__ void ScanOneToken(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
+                             ScanArgs a, VectorRuns vector, bool only_single_tokens) {
+  ScanOneTokenBody<kStates, kRuns, StateT, kLowRank>(step, pool, layer, conv_floats, a, vector,
+                                                     only_single_tokens);
+}
+
+// The four-run kernel for d_state <= 128 when its grid is more than the GPU holds at once (a big
+// batch, whose state streams through the whole GPU), bounded to 10 resident blocks per SM: left
+// to itself ptxas gives it 64 registers, 8 blocks of 128 threads, and at 48 registers (10 blocks)
+// the batch-256 scan ran 3-5% faster on an H100 (docs/benchmarks.md); 12 and 16 blocks spill the
+// state runs and move more bytes. Elsewhere the bound costs: its code ran mamba2-1.3b's batch 2
+// (512 blocks) 4% slower, and bounding the one-run kernels slowed mamba-1.4b's batch 1 by 6%.
+// The other kernels keep ptxas's own choice (any bound changes their code); d_state 256's eight
+// runs would spill.
+constexpr int64_t kOverfullGrid = 2048;  // blocks; an H100 or H200 holds 132 x 8 = 1,056
+template <int kStates, typename StateT>
+__global__ void __launch_bounds__(kDecodeThreads, 10)
+    ScanOneTokenFourRuns(StepLayout step, StatePool pool, int64_t layer, int64_t conv_floats,
+                         ScanArgs a, VectorRuns vector, bool only_single_tokens) {
+  ScanOneTokenBody<kStates, 4, StateT>(step, pool, layer, conv_floats, a, vector,
+                                       only_single_tokens);
+}
+
 template <int kStates, typename StateT>
 void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_t conv_floats,
             const ScanArgs& args, bool only_single_tokens, cudaStream_t stream) {
@@ -169,12 +186,20 @@ void Launch(const StepLayout& step, const StatePool& pool, int64_t layer, int64_
   const VectorRuns vector = VectorRunsFor<4>(pool, conv_floats, args);
   const bool four_runs = TakesFourRuns(args.rows, kStates, step.num_sequences);
   const int64_t per_block = ElementsPerBlock(four_runs ? 4 * kRuns : kRuns);
-  const dim3 grid((args.rows * kStates + per_block - 1) / per_block, step.num_sequences);
+  const int64_t blocks_per_sequence = (args.rows * kStates + per_block - 1) / per_block;
+  const dim3 grid(blocks_per_sequence, step.num_sequences);
   auto launch = [&](auto kernel) {
     LaunchOverlapped(kernel, grid, kDecodeThreads, 0, stream, step, pool, layer, conv_floats, args,
                      vector, only_single_tokens);
   };
-  if (four_runs) return launch(ScanOneToken<kStates, 4 * kRuns, StateT>);
+  if (four_runs) {
+    if constexpr (kRuns == 1) {
+      if (blocks_per_sequence * step.num_sequences >= kOverfullGrid) {
+        return launch(ScanOneTokenFourRuns<kStates, StateT>);
+      }
+    }
+    return launch(ScanOneToken<kStates, 4 * kRuns, StateT>);
+  }
   if constexpr (kRuns == 1) {
     if (args.dt_proj != nullptr) return launch(ScanOneToken<kStates, 1, StateT, true>);
   }
