@@ -235,58 +235,37 @@ int main() {
              cudaGetErrorString(cudaGetLastError()));
     };
     const int R = s.rows, C = s.cols;
-    auto warps = [&](int rows_per_warp) { return (R / rows_per_warp + 7) / 8; };
-    time("read warp/row", false,
-         [&](const uint4* p) { ReadRows<false><<<warps(1), 256>>>(p, R, C, x, out); });
-    time("read warp/row no_allocate", false,
-         [&](const uint4* p) { ReadRows<true><<<warps(1), 256>>>(p, R, C, x, out); });
-    auto stream = [&](auto kernel, int wpr, const char* name) {
-      int bps;
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kernel, 256, 0);
-      const int blocks = std::min(bps * sms, (R + 8 / wpr - 1) / (8 / wpr));
-      time(name, true, [&](const uint4* p) { kernel<<<blocks, 256>>>(p, R, C, x, out); });
+    // Times `kernel` over `blocks` blocks of 256 threads (a warp per row or rows), checked
+    // against the reference unless it only reads.
+    auto run = [&](const char* name, bool check, auto kernel, int blocks, size_t shared = 0) {
+      time(name, check, [&](const uint4* p) { kernel<<<blocks, 256, shared>>>(p, R, C, x, out); });
     };
-    if (C <= 2048)
-      stream(Streaming<1>, 1, "streaming (current) wpr 1");
-    else
-      stream(Streaming<2>, 2, "streaming (current) wpr 2");
-    time("warp r1 x global u4", true,
-         [&](const uint4* p) { GemvWarp<1, false, false, 4><<<warps(1), 256>>>(p, R, C, x, out); });
-    time("warp r1 x global u8", true,
-         [&](const uint4* p) { GemvWarp<1, false, false, 8><<<warps(1), 256>>>(p, R, C, x, out); });
-    time("warp r2 x global u4", true,
-         [&](const uint4* p) { GemvWarp<2, false, false, 4><<<warps(2), 256>>>(p, R, C, x, out); });
-    time("warp r4 x global u2", true,
-         [&](const uint4* p) { GemvWarp<4, false, false, 2><<<warps(4), 256>>>(p, R, C, x, out); });
-    time("warp r2 x shared u4", true, [&](const uint4* p) {
-      GemvWarp<2, true, false, 4><<<warps(2), 256, C * 4>>>(p, R, C, x, out);
-    });
-    time("warp r4 x shared u2", true, [&](const uint4* p) {
-      GemvWarp<4, true, false, 2><<<warps(4), 256, C * 4>>>(p, R, C, x, out);
-    });
-    time("warp r1 x global u8 no_alloc", true,
-         [&](const uint4* p) { GemvWarp<1, false, true, 8><<<warps(1), 256>>>(p, R, C, x, out); });
-    time("warp r2 x global u4 no_alloc", true,
-         [&](const uint4* p) { GemvWarp<2, false, true, 4><<<warps(2), 256>>>(p, R, C, x, out); });
-    time("warp r4 x global u2 no_alloc", true,
-         [&](const uint4* p) { GemvWarp<4, false, true, 2><<<warps(4), 256>>>(p, R, C, x, out); });
+    auto warps = [&](int rows_per_warp) { return (R / rows_per_warp + 7) / 8; };
+    const size_t x_bytes = size_t(C) * 4;
+    run("read warp/row", false, ReadRows<false>, warps(1));
+    run("read warp/row no_allocate", false, ReadRows<true>, warps(1));
+    const int warps_per_row = C <= 2048 ? 1 : 2;
+    auto streaming = warps_per_row == 1 ? Streaming<1> : Streaming<2>;
+    int resident;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, streaming, 256, 0);
+    run(warps_per_row == 1 ? "streaming (current) wpr 1" : "streaming (current) wpr 2", true,
+        streaming, std::min(resident * sms, (R * warps_per_row + 7) / 8));
+    run("warp r1 x global u4", true, GemvWarp<1, false, false, 4>, warps(1));
+    run("warp r1 x global u8", true, GemvWarp<1, false, false, 8>, warps(1));
+    run("warp r2 x global u4", true, GemvWarp<2, false, false, 4>, warps(2));
+    run("warp r4 x global u2", true, GemvWarp<4, false, false, 2>, warps(4));
+    run("warp r2 x shared u4", true, GemvWarp<2, true, false, 4>, warps(2), x_bytes);
+    run("warp r4 x shared u2", true, GemvWarp<4, true, false, 2>, warps(4), x_bytes);
+    run("warp r1 x global u8 no_alloc", true, GemvWarp<1, false, true, 8>, warps(1));
+    run("warp r2 x global u4 no_alloc", true, GemvWarp<2, false, true, 4>, warps(2));
+    run("warp r4 x global u2 no_alloc", true, GemvWarp<4, false, true, 2>, warps(4));
     if (C == 2048) {
-      time("all-in-flight r1 (8/lane)", true, [&](const uint4* p) {
-        GemvAllInFlight<1, 8, false><<<warps(1), 256>>>(p, R, C, x, out);
-      });
-      time("all-in-flight r2 (16/lane)", true, [&](const uint4* p) {
-        GemvAllInFlight<2, 8, false><<<warps(2), 256>>>(p, R, C, x, out);
-      });
-      time("all-in-flight r2 no_alloc", true, [&](const uint4* p) {
-        GemvAllInFlight<2, 8, true><<<warps(2), 256>>>(p, R, C, x, out);
-      });
+      run("all-in-flight r1 (8/lane)", true, GemvAllInFlight<1, 8, false>, warps(1));
+      run("all-in-flight r2 (16/lane)", true, GemvAllInFlight<2, 8, false>, warps(2));
+      run("all-in-flight r2 no_alloc", true, GemvAllInFlight<2, 8, true>, warps(2));
     } else {
-      time("all-in-flight r1 (16/lane)", true, [&](const uint4* p) {
-        GemvAllInFlight<1, 16, false><<<warps(1), 256>>>(p, R, C, x, out);
-      });
-      time("all-in-flight r1 no_alloc", true, [&](const uint4* p) {
-        GemvAllInFlight<1, 16, true><<<warps(1), 256>>>(p, R, C, x, out);
-      });
+      run("all-in-flight r1 (16/lane)", true, GemvAllInFlight<1, 16, false>, warps(1));
+      run("all-in-flight r1 no_alloc", true, GemvAllInFlight<1, 16, true>, warps(1));
     }
     cudaFree(w);
     cudaFree(x);
