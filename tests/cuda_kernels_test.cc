@@ -85,9 +85,9 @@ TEST(CudaKernelsTest, GemvMatchesTheProductInDoublePrecision) {
   if (!HaveGpu()) GTEST_SKIP() << "no GPU";
   std::mt19937 rng(11);
   std::vector<GemvCase> cases;
-  // Row and column counts that give each number of warps per row (1 to 8), partial blocks too;
-  // then more rows than the GPU holds at once (warps stream through several) and rows of
-  // several rounds of loads per lane.
+  // Row and column counts that give each number of warps per row (1 to 8), partial blocks and
+  // rows that end inside a lane's group of loads too; then more rows than the GPU holds at once
+  // (several waves of blocks) and rows of many groups of loads per lane.
   std::vector<std::pair<int64_t, int64_t>> shapes = {{50280, 136}, {37, 32768}};
   for (int64_t rows : {1, 37, 1024, 4099}) {
     for (int64_t cols : {8, 136, 2048, 4096}) shapes.emplace_back(rows, cols);

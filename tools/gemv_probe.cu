@@ -1,9 +1,9 @@
 // How close a batch-1 GEMV (bf16 matrix, fp32 vector) of mamba-1.4b's in_proj and out_proj shapes
 // comes to a plain read of the same bytes, for several kernel structures: a pure read (the
-// ceiling), the streaming structure of kernels/cuda/gemv.cu (without its RMSNorm and conv), a
-// warp per 1, 2 or 4 rows over a grid of many blocks (x from global memory or shared memory),
-// all of a lane's loads issued first, and L1::no_allocate loads. Each figure is the mean of 200
-// back-to-back launches rotating through enough copies of the matrix that none sits in L2.
+// ceiling), the streaming structure kernels/cuda/gemv.cu had until 2026-12-07 (without its RMSNorm
+// and conv), a warp per 1, 2 or 4 rows over a grid of many blocks (x from global memory or shared
+// memory), all of a lane's loads issued first, and L1::no_allocate loads. Each figure is the mean
+// of 200 back-to-back launches rotating through enough copies of the matrix that none sits in L2.
 // Not part of the build (no dependencies); on the GPU machine:
 //
 //   nvcc -O3 -std=c++17 -arch=sm_90 tools/gemv_probe.cu -o gemv_probe && ./gemv_probe
@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-// The current design: a resident grid whose warps stream through rows, kWarpsPerRow per row.
+// The earlier design: a resident grid whose warps stream through rows, kWarpsPerRow per row.
 template <int kWarpsPerRow>
 __global__ void __launch_bounds__(256)
     Streaming(const uint4* w, int rows, int cols, const float* x, float* out) {
@@ -248,7 +248,7 @@ int main() {
     auto streaming = warps_per_row == 1 ? Streaming<1> : Streaming<2>;
     int resident;
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, streaming, 256, 0);
-    run(warps_per_row == 1 ? "streaming (current) wpr 1" : "streaming (current) wpr 2", true,
+    run(warps_per_row == 1 ? "streaming (earlier) wpr 1" : "streaming (earlier) wpr 2", true,
         streaming, std::min(resident * sms, (R * warps_per_row + 7) / 8));
     run("warp r1 x global u4", true, GemvWarp<1, false, false, 4>, warps(1));
     run("warp r1 x global u8", true, GemvWarp<1, false, false, 8>, warps(1));

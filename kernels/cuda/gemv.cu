@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -14,11 +13,10 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPerLoad = kPackedValues;
-constexpr int kUnroll = 8;  // loads a lane keeps in flight
+constexpr int kUnroll = 4;  // a lane's loads of a row that go out together
 
 // Token t's output of a row: bias, store, and with kConv for a conv row the conv + SiLU of its
-// channel, continuing sequence t's window in its slot. The conv's inputs are loaded only here:
-// the lane's next loads of the matrix are in flight meanwhile.
+// channel, continuing sequence t's window in its slot.
 template <bool kConv>
 __device__ void FinishToken(int64_t row, int t, float sum, const float* bias, float* out,
                             int64_t ldo, bool accumulate, const GemvConv& conv) {
@@ -41,138 +39,102 @@ __device__ void FinishToken(int64_t row, int t, float sum, const float* bias, fl
   }
 }
 
-// kWarpsPerRow warps share each output row, each taking every kWarpsPerRow-th run of 32 loads:
-// a short row (out_proj's, x_proj's) is then one round of loads per lane, and a matrix of few
-// rows (x_proj: dt_rank + 2 d_state) still has enough warps to fill the GPU.
+// A warp takes a row, or kWarpsPerRow warps of a block share one (each taking every
+// kWarpsPerRow-th run of 32 loads), so that a matrix of few rows (x_proj: dt_rank + 2 d_state)
+// still has enough warps to fill the GPU. The grid covers every row at once. A lane's loads go
+// out kUnroll at a time with no branch between them, so a group's loads of the matrix, and those
+// of x they meet, are all in flight together: an index past the row's end (only in its last
+// group) re-reads the row's last load, and its product is dropped. (A bounds check per load made
+// each load of x wait for the one before it.) The first group is loaded before waiting for the
+// previous kernel: the matrix is no kernel's output.
 //
-// The grid is only as big as the GPU holds at once, and each warp streams through its rows
-// (every gridDim.x * kRowsPerBlock-th) round after round of kUnroll loads: as soon as a load of
-// this round has been used, the same load of the next round goes out, that of the next row
-// when this row is done. So a lane always has loads in flight, also while its row is reduced
-// and finished, where a grid of one row per warp leaves each warp idle from its last load to
-// its exit and the next block's start (in_proj ran at ~55% of the bandwidth that way).
-//
-// Lane t of the row's first warp finishes token t (after the reductions every lane holds the
-// same sums), with kConv also through the conv epilogue (GemvConv).
+// After the reductions every lane holds every sum: lane t of the row's first warp finishes
+// token t, with kConv also through the conv epilogue (GemvConv).
 template <typename T, int kTokens, bool kNormalize, int kWarpsPerRow, bool kConv>
 __global__ void __launch_bounds__(kThreads)
     GemvRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t ldx, const float* bias,
              float* out, int64_t ldo, bool accumulate, float eps, GemvConv conv) {
-  constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
   constexpr int kLaneStride = 32 * kWarpsPerRow;  // between a lane's loads of a row
+  constexpr int kGroup = kUnroll * kLaneStride;   // a row's loads per group, over its warps
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int part = warp % kWarpsPerRow;
-  const int loads = static_cast<int>(cols / kPerLoad), first = part * 32 + lane;
-  const int rounds = max(1, (loads + kLaneStride * kUnroll - 1) / (kLaneStride * kUnroll));
-  const int64_t row_stride = static_cast<int64_t>(gridDim.x) * kRowsPerBlock;
-  // Which of the row's 16-byte loads is this lane's u-th of a round.
-  auto load_index = [&](int round, int u) { return first + (round * kUnroll + u) * kLaneStride; };
-  // Rows at or past `rows` load nothing: their warps still meet at the block's barriers.
-  auto load = [&](int64_t row, int round, int u) {
-    const int i = load_index(round, u);
-    return row < rows && i < loads ? __ldg(reinterpret_cast<const uint4*>(w + row * cols) + i)
-                                   : make_uint4(0, 0, 0, 0);
+  const int loads = static_cast<int>(cols / kPerLoad), groups = (loads + kGroup - 1) / kGroup;
+  const int64_t row = int64_t{blockIdx.x} * (kWarps / kWarpsPerRow) + warp / kWarpsPerRow;
+  // Rows past the end (in the last block) read the last row, so that their warps still meet
+  // the others at the barrier; their sums are dropped.
+  const uint4* row_loads = reinterpret_cast<const uint4*>(w + min(row, rows - 1) * cols);
+  auto load_index = [&](int group, int u) {
+    return part * 32 + lane + (group * kUnroll + u) * kLaneStride;
   };
-  int64_t block_row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
-  int64_t row = block_row + warp / kWarpsPerRow;
-  int round = 0;
-  // The matrix is no kernel's output: the first round of loads goes out before the wait.
   uint4 packed[kUnroll];
+  auto load_group = [&](int group) {
 #pragma unroll
-  for (int u = 0; u < kUnroll; ++u) packed[u] = load(row, 0, u);
+    for (int u = 0; u < kUnroll; ++u)
+      packed[u] = __ldg(row_loads + min(load_index(group, u), loads - 1));
+  };
+  load_group(0);
   WaitForPreviousKernel();
   LetNextKernelStart();
   float acc[kTokens] = {}, squares[kTokens] = {};
-  while (block_row < rows) {
-    const bool row_done = round + 1 == rounds;
-    const int64_t next_row = row_done ? row + row_stride : row;
-    const int next_round = row_done ? 0 : round + 1;
+  for (int group = 0; group < groups; ++group) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int i = load_index(round, u);
-      if (row < rows && i < loads) {
-#pragma unroll
-        for (int t = 0; t < kTokens; ++t) {
-          acc[t] += Dot8<T, kNormalize>(packed[u], x + t * ldx + int64_t{i} * kPerLoad, squares[t]);
-        }
-      }
-      packed[u] = load(next_row, next_round, u);
-    }
-    if (!row_done) {
-      round = next_round;
-      continue;
-    }
-#pragma unroll
-    for (int t = 0; t < kTokens; ++t) {
-      for (int offset = 16; offset > 0; offset /= 2) {
-        acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
-        if constexpr (kNormalize) squares[t] += __shfl_xor_sync(0xffffffffu, squares[t], offset);
-      }
-    }
-    if constexpr (kWarpsPerRow > 1) {  // the row's parts meet in shared memory
-      __shared__ float parts[kWarps][2 * kTokens];
-      if (lane == 0) {
-#pragma unroll
-        for (int t = 0; t < kTokens; ++t) {
-          parts[warp][t] = acc[t];
-          parts[warp][kTokens + t] = squares[t];
-        }
-      }
-      __syncthreads();
-      if (part == 0) {
-#pragma unroll
-        for (int t = 0; t < kTokens; ++t) {
-          for (int p = 1; p < kWarpsPerRow; ++p) {
-            acc[t] += parts[warp + p][t];
-            squares[t] += parts[warp + p][kTokens + t];
-          }
-        }
-      }
-      __syncthreads();  // before the next row's parts
-    }
-    if (part == 0 && lane < kTokens && row < rows) {
+      const int i = load_index(group, u);
+      const float keep = i < loads ? 1.0f : 0.0f;
+      const int64_t column = int64_t{min(i, loads - 1)} * kPerLoad;
 #pragma unroll
       for (int t = 0; t < kTokens; ++t) {
-        if (lane == t)
-          FinishToken<kConv>(row, t, kNormalize ? acc[t] * rsqrtf(squares[t] / cols + eps) : acc[t],
-                             bias, out, ldo, accumulate, conv);
+        const float* x_part = x + t * ldx + column;
+        if constexpr (kNormalize) squares[t] += keep * SquareSum8(x_part);
+        acc[t] += keep * Dot8<T>(packed[u], x_part);
       }
     }
+    if (group + 1 < groups) load_group(group + 1);
+  }
 #pragma unroll
-    for (int t = 0; t < kTokens; ++t) acc[t] = squares[t] = 0.0f;
-    block_row += row_stride;
-    row = next_row;
-    round = next_round;
+  for (int t = 0; t < kTokens; ++t) {
+    for (int offset = 16; offset > 0; offset /= 2) {
+      acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
+      if constexpr (kNormalize) squares[t] += __shfl_xor_sync(0xffffffffu, squares[t], offset);
+    }
+  }
+  if constexpr (kWarpsPerRow > 1) {  // the row's parts meet in shared memory
+    __shared__ float parts[kWarps][2 * kTokens];
+    if (lane == 0) {
+#pragma unroll
+      for (int t = 0; t < kTokens; ++t) {
+        parts[warp][t] = acc[t];
+        parts[warp][kTokens + t] = squares[t];
+      }
+    }
+    __syncthreads();
+    if (part == 0) {
+      for (int p = 1; p < kWarpsPerRow; ++p) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+          acc[t] += parts[warp + p][t];
+          squares[t] += parts[warp + p][kTokens + t];
+        }
+      }
+    }
+  }
+  if (part != 0 || row >= rows) return;
+#pragma unroll
+  for (int t = 0; t < kTokens; ++t) {
+    if (lane == t) {
+      FinishToken<kConv>(row, t, kNormalize ? acc[t] * rsqrtf(squares[t] / cols + eps) : acc[t],
+                         bias, out, ldo, accumulate, conv);
+    }
   }
 }
 
-// Warps per output row: enough that a lane's share of a row is one round of loads, and that
-// the matrix has at least kEnoughWarps warps in all (~31 per SM on an H200), at most kWarps.
-int WarpsPerRow(int64_t rows, int64_t cols) {
+// Warps per output row: enough that the matrix has at least kEnoughWarps warps in all (~31
+// per SM on an H200), at most kWarps.
+int WarpsPerRow(int64_t rows) {
   constexpr int64_t kEnoughWarps = 4096;
   int warps = 1;
-  while (warps < kWarps &&
-         (cols > warps * 32 * kPerLoad * kUnroll || rows * warps < kEnoughWarps)) {
-    warps *= 2;
-  }
+  while (warps < kWarps && rows * warps < kEnoughWarps) warps *= 2;
   return warps;
-}
-
-// Launches kKernel over `rows` rows of kRowsPerBlock each, in no more blocks than the GPU holds
-// at once (their warps then stream through the rest). A process drives one GPU (the backend's
-// `device` option), so that count is taken once per kernel, on the first launch.
-template <auto kKernel, int kRowsPerBlock, typename... Args>
-void LaunchStreaming(int64_t rows, cudaStream_t stream, Args&&... args) {
-  static const int64_t resident_blocks = [] {
-    int blocks_per_sm = 1, device = 0, sms = 1;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kKernel, kThreads, 0);
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-    return int64_t{std::max(blocks_per_sm, 1)} * sms;
-  }();
-  const int64_t needed = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  const int blocks = static_cast<int>(std::min(needed, resident_blocks));
-  LaunchOverlapped(kKernel, blocks, kThreads, 0, stream, std::forward<Args>(args)...);
 }
 
 template <typename T, int kTokens, bool kNormalize, bool kConv>
@@ -181,10 +143,12 @@ void LaunchRows(const T* w, int64_t rows, int64_t cols, const float* x, int64_t 
                 const GemvConv& conv, cudaStream_t stream) {
   auto launch = [&](auto warps_per_row) {
     constexpr int kWarpsPerRow = decltype(warps_per_row)::value;
-    LaunchStreaming<GemvRows<T, kTokens, kNormalize, kWarpsPerRow, kConv>, kWarps / kWarpsPerRow>(
-        rows, stream, w, rows, cols, x, ldx, bias, out, ldo, accumulate, eps, conv);
+    constexpr int kRowsPerBlock = kWarps / kWarpsPerRow;
+    const auto blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+    LaunchOverlapped(GemvRows<T, kTokens, kNormalize, kWarpsPerRow, kConv>, blocks, kThreads, 0,
+                     stream, w, rows, cols, x, ldx, bias, out, ldo, accumulate, eps, conv);
   };
-  switch (WarpsPerRow(rows, cols)) {
+  switch (WarpsPerRow(rows)) {
     case 1:
       return launch(std::integral_constant<int, 1>{});
     case 2:

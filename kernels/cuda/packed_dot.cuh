@@ -19,22 +19,25 @@ __device__ __forceinline__ float2 Widen2(uint32_t bits, const __half*) {
   return __half22float2(*reinterpret_cast<const __half2*>(&bits));
 }
 
-// Dot product of 8 packed 16-bit values of type T with x[0, 8) (16-byte aligned); with kSquares
-// also adds x's squares.
-template <typename T, bool kSquares>
-__device__ __forceinline__ float Dot8(uint4 packed, const float* x, float& squares) {
+// Dot product of 8 packed 16-bit values of type T with x[0, 8) (16-byte aligned).
+template <typename T>
+__device__ __forceinline__ float Dot8(uint4 packed, const float* x) {
   const float4 lo = reinterpret_cast<const float4*>(x)[0];
   const float4 hi = reinterpret_cast<const float4*>(x)[1];
-  if constexpr (kSquares) {
-    squares += lo.x * lo.x + lo.y * lo.y + lo.z * lo.z + lo.w * lo.w + hi.x * hi.x + hi.y * hi.y +
-               hi.z * hi.z + hi.w * hi.w;
-  }
   const float2 w0 = Widen2(packed.x, static_cast<const T*>(nullptr));
   const float2 w1 = Widen2(packed.y, static_cast<const T*>(nullptr));
   const float2 w2 = Widen2(packed.z, static_cast<const T*>(nullptr));
   const float2 w3 = Widen2(packed.w, static_cast<const T*>(nullptr));
   return w0.x * lo.x + w0.y * lo.y + w1.x * lo.z + w1.y * lo.w + w2.x * hi.x + w2.y * hi.y +
          w3.x * hi.z + w3.y * hi.w;
+}
+
+// The sum of the squares of x[0, 8) (16-byte aligned).
+__device__ __forceinline__ float SquareSum8(const float* x) {
+  const float4 lo = reinterpret_cast<const float4*>(x)[0];
+  const float4 hi = reinterpret_cast<const float4*>(x)[1];
+  return lo.x * lo.x + lo.y * lo.y + lo.z * lo.z + lo.w * lo.w + hi.x * hi.x + hi.y * hi.y +
+         hi.z * hi.z + hi.w * hi.w;
 }
 
 }  // namespace ssm::kernels::cuda

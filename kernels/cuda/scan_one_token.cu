@@ -35,15 +35,14 @@ bool TakesFourRuns(int64_t rows, int d_state, int sequences) {
 template <int kLanesPerRow, int kPieces>
 __device__ __forceinline__ float LowRankStepSize(const ScanArgs& a, const uint4 (&weights)[kPieces],
                                                  const float* dt_low, int lane_in_row) {
-  float partial = 0.0f, unused = 0.0f;
+  float partial = 0.0f;
 #pragma unroll
   for (int i = 0; i < kPieces; ++i) {
     const int piece = lane_in_row + i * kLanesPerRow;
     if (piece >= a.dt_rank / kPackedValues) break;
     const float* x = dt_low + piece * kPackedValues;
-    partial += a.dt_proj_type == ElementType::kBF16
-                   ? Dot8<__nv_bfloat16, false>(weights[i], x, unused)
-                   : Dot8<__half, false>(weights[i], x, unused);
+    partial += a.dt_proj_type == ElementType::kBF16 ? Dot8<__nv_bfloat16>(weights[i], x)
+                                                    : Dot8<__half>(weights[i], x);
   }
   return SumOverLanes<kLanesPerRow>(partial);
 }
