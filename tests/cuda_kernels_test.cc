@@ -153,6 +153,10 @@ TEST(CudaKernelsTest, GemvDeclinesWhatItCannotRun) {
       GemvSupports({.data = w, .type = ElementType::kF32, .rows = 4, .cols = 16}, x, 16, 1));
   EXPECT_FALSE(
       GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 12}, x, 16, 1));
+  EXPECT_FALSE(
+      GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 0}, x, 16, 1));
+  EXPECT_FALSE(
+      GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 0, .cols = 16}, x, 16, 1));
 }
 
 // A step layout on the device: sequence s feeds lengths[s] tokens into slot slots[s]. With

@@ -186,8 +186,8 @@ void LaunchGemv(int64_t tokens, const T* w, int64_t rows, int64_t cols, const fl
 }  // namespace
 
 bool GemvSupports(const Matrix& w, const float* x, int64_t ldx, int64_t tokens) {
-  return w.type != ElementType::kF32 && tokens >= 1 && tokens <= kGemvMaxTokens &&
-         w.cols % kPerLoad == 0 && Aligned16(w.data) && Aligned16(x) &&
+  return w.type != ElementType::kF32 && tokens >= 1 && tokens <= kGemvMaxTokens && w.rows > 0 &&
+         w.cols > 0 && w.cols % kPerLoad == 0 && Aligned16(w.data) && Aligned16(x) &&
          (tokens == 1 || ldx % 4 == 0);
 }
 

@@ -15,8 +15,8 @@ namespace ssm::kernels::cuda {
 // H200 cuBLAS was faster from 4 tokens on (docs/benchmarks.md).
 constexpr int64_t kGemvMaxTokens = 2;
 
-// Whether Gemv can run this product: an f16/bf16 matrix whose rows start on 16-byte boundaries,
-// at most kGemvMaxTokens tokens, and x rows on 16-byte boundaries too.
+// Whether Gemv can run this product: a non-empty f16/bf16 matrix whose rows start on 16-byte
+// boundaries, at most kGemvMaxTokens tokens, and x rows on 16-byte boundaries too.
 bool GemvSupports(const Matrix& w, const float* x, int64_t ldx, int64_t tokens);
 
 // The same product as Linear (out[t, :] (=|+=) x[t, :] . w^T (+ bias)) for a few tokens, reading
