@@ -22,8 +22,8 @@ bool GemvSupports(const Matrix& w, const float* x, int64_t ldx, int64_t tokens);
 // The same product as Linear (out[t, :] (=|+=) x[t, :] . w^T (+ bias)) for a few tokens, reading
 // the matrix once straight from fp32 x: a decode step of a small batch is a matrix-vector
 // product bound by the bytes of the matrix, where cuBLAS needs x narrowed first and splits
-// tall-and-thin products over several kernels. 16-byte loads; a warp per output row, two rows
-// when there are rows to spare, or up to 8 warps sharing one when rows are few.
+// tall-and-thin products over several kernels. 16-byte loads; a warp per output row, or up to
+// 8 warps sharing one when rows are few.
 // With normalize, x rows are taken RMS-normalized: each token's product is scaled by
 // 1 / sqrt(mean(x[t, :]^2) + eps) before the bias is added. That is an RMSNorm whose weight has
 // been folded into w's columns, at no extra memory traffic (each warp reads all of x anyway).
