@@ -36,7 +36,8 @@ ElementType GemmInputType(const Matrix& w, int64_t tokens);
 // Matrix products through cuBLASLt. Each shape's plan (the descriptors and an algorithm that
 // fits the workspace) is made on first use and kept: decode steps ask for the same few shapes
 // over and over. A plan takes the algorithm cuBLASLt's heuristic ranks first, which is host work
-// only, so it may be made while a graph is being captured; or, while TimeNewPlans is on, the
+// only, so it may be made while a graph is being captured; or, from TimeNewPlans to
+// StopTimingNewPlans, the
 // fastest of the heuristic's first few, timed on the GPU.
 class Gemm {
  public:
@@ -58,15 +59,17 @@ class Gemm {
   cublasStatus_t Linear(const GemmInput& x, int64_t tokens, const Matrix& w, const float* bias,
                         float* out, int64_t ldo, bool accumulate, void* scratch);
 
-  // While on, a plan made for a new shape is the fastest of the heuristic's first few
-  // algorithms, each run on the product's own operands from a cold L2 (in a step each layer's
-  // weights come from DRAM), instead of the heuristic's first pick, which for the skinny
-  // products of decode steps often is not the fastest. Timing synchronizes the stream, so a
-  // plan made while the stream is being captured takes the heuristic's pick anyway; and it costs
-  // milliseconds per new shape, which a prefill of a new length should not wait for: the backend
-  // turns it on for one uncaptured step of each decode bucket, before capturing its graphs.
-  // Turning it off frees what timing used.
-  cudaError_t TimeNewPlans(bool on);
+  // From now on, until StopTimingNewPlans, a plan made for a new shape is the fastest of the
+  // heuristic's first few algorithms, each run on the product's own operands from a cold L2 (in a
+  // step each layer's weights come from DRAM), instead of the heuristic's first pick, which for
+  // the skinny products of decode steps often is not the fastest. Timing synchronizes the
+  // stream, so a plan made while the stream is being captured takes the heuristic's pick anyway;
+  // and it costs milliseconds per new shape, which a prefill of a new length should not wait
+  // for: the backend times the products of one uncaptured step of each decode bucket, before
+  // capturing its graphs. Takes scratch memory of twice the L2 cache (an error if it cannot).
+  cudaError_t TimeNewPlans();
+  // Back to the heuristic's picks; frees what timing used.
+  void StopTimingNewPlans() { timing_.reset(); }
 
  private:
   struct Plan {
@@ -81,7 +84,7 @@ class Gemm {
     int64_t out_floats;  // ldo x tokens
     float beta;
   };
-  // What timing needs, kept while TimeNewPlans is on.
+  // What timing needs, kept from TimeNewPlans to StopTimingNewPlans.
   struct Timing;
 
   // The plan for out^T [m x n] = w [k x m]^T . x^T [k x n] (column-major) with these leading
@@ -98,7 +101,7 @@ class Gemm {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::map<std::array<int64_t, 10>, Plan> plans_;
-  std::unique_ptr<Timing> timing_;  // while TimeNewPlans is on
+  std::unique_ptr<Timing> timing_;  // from TimeNewPlans to StopTimingNewPlans
 };
 
 }  // namespace ssm::kernels::cuda
