@@ -37,8 +37,7 @@ ElementType GemmInputType(const Matrix& w, int64_t tokens);
 // fits the workspace) is made on first use and kept: decode steps ask for the same few shapes
 // over and over. A plan takes the algorithm cuBLASLt's heuristic ranks first, which is host work
 // only, so it may be made while a graph is being captured; or, from TimeNewPlans to
-// StopTimingNewPlans, the
-// fastest of the heuristic's first few, timed on the GPU.
+// StopTimingNewPlans, the fastest of the heuristic's first few, timed on the GPU.
 class Gemm {
  public:
   Gemm();
@@ -69,7 +68,7 @@ class Gemm {
   // capturing its graphs. Takes scratch memory of twice the L2 cache (an error if it cannot).
   cudaError_t TimeNewPlans();
   // Back to the heuristic's picks; frees what timing used.
-  void StopTimingNewPlans() { timing_.reset(); }
+  void StopTimingNewPlans();
 
  private:
   struct Plan {
