@@ -227,25 +227,10 @@ absl::Status CudaBackend::CaptureDecodeGraphs() {
   // Room for the penalties of typical sampled steps, so that they keep these graphs.
   constexpr int64_t kExtrasInts = 1 << 16;
   if (absl::Status s = EnsureExtrasCapacity(kExtrasInts); !s.ok()) return s;
-  // Each bucket first runs one step uncaptured (padding, in the scratch slot), in which its
-  // products' plans are made by timing cuBLASLt's candidates (linear.h). Timing takes scratch
-  // memory of twice the L2 cache; where there is not that much left, the heuristic's picks serve
-  // (and the failed allocation's error is cleared).
-  const bool timed_plans = kernels::cuda::SpeedSwitchOn("SSM_CUDA_TIMED_GEMM_PLANS") &&
-                           gemm_.TimeNewPlans() == cudaSuccess;
-  if (!timed_plans) cudaGetLastError();
   for (int bucket = 1; bucket <= largest; bucket = DecodeBucket(bucket + 1)) {
     const std::vector<SequenceInput> padding(
         bucket, SequenceInput{.slot = scratch_slot(), .tokens = kPaddingToken});
     const DeviceStep step = PackStep(padding);
-    if (timed_plans) {
-      gemm_status_ = CUBLAS_STATUS_SUCCESS;
-      EnqueueStep(step, Output::kGreedyIds);
-      if (absl::Status s = CudaStatus(cudaStreamSynchronize(stream_), "timing a bucket's products");
-          !s.ok()) {
-        return s;
-      }
-    }
     // Steps that return logits serve only logprobs requests: their graphs wait for first use.
     for (Output output : {Output::kGreedyIds, Output::kDrawnIds}) {
       if (absl::StatusOr<cudaGraphExec_t> graph = DecodeGraph(step, output); !graph.ok()) {
@@ -253,7 +238,6 @@ absl::Status CudaBackend::CaptureDecodeGraphs() {
       }
     }
   }
-  gemm_.StopTimingNewPlans();
   return absl::OkStatus();
 }
 

@@ -1,7 +1,5 @@
 #include "kernels/cuda/linear.h"
 
-#include <limits>
-
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/gemv.h"
 
@@ -37,36 +35,11 @@ void Destroy(cublasLtMatmulDesc_t operation, cublasLtMatrixLayout_t a, cublasLtM
   if (operation != nullptr) cublasLtMatmulDescDestroy(operation);
 }
 
-// How many of the heuristic's algorithms a timed plan tries, and how often each runs timed (after
-// one untimed run, which may load its kernels).
-constexpr int kTimedCandidates = 8;
-constexpr int kTimedRuns = 3;
-
 }  // namespace
-
-struct Gemm::Timing {
-  ~Timing() {
-    for (void* buffer : {cold, static_cast<void*>(out)}) {
-      if (buffer != nullptr) cudaFree(buffer);
-    }
-    for (cudaEvent_t event : {start, stop}) {
-      if (event != nullptr) cudaEventDestroy(event);
-    }
-  }
-  // Written before each timed run, so that the L2 cache holds none of the product's operands.
-  void* cold = nullptr;
-  size_t cold_bytes = 0;
-  // Where the timed runs write, so that the caller's output keeps its values.
-  float* out = nullptr;
-  int64_t out_floats = 0;
-  cudaEvent_t start = nullptr, stop = nullptr;
-};
 
 ElementType GemmInputType(const Matrix& w, int64_t tokens) {
   return w.type != ElementType::kF32 && tokens > kGemvMaxTokens ? w.type : ElementType::kF32;
 }
-
-Gemm::Gemm() = default;
 
 Gemm::~Gemm() {
   for (auto& [shape, plan] : plans_) Destroy(plan.operation, plan.a, plan.b, plan.c);
@@ -80,67 +53,7 @@ cublasStatus_t Gemm::Init(cudaStream_t stream, void* workspace, size_t workspace
   return cublasLtCreate(&handle_);
 }
 
-cudaError_t Gemm::TimeNewPlans() {
-  auto timing = std::make_unique<Timing>();
-  int device = 0, l2_bytes = 0;
-  cudaError_t status;
-  if ((status = cudaGetDevice(&device)) ||
-      (status = cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device))) {
-    return status;
-  }
-  timing->cold_bytes = 2 * static_cast<size_t>(l2_bytes);
-  if ((status = cudaMalloc(&timing->cold, timing->cold_bytes)) ||
-      (status = cudaEventCreate(&timing->start)) || (status = cudaEventCreate(&timing->stop))) {
-    return status;
-  }
-  timing_ = std::move(timing);
-  return cudaSuccess;
-}
-
-void Gemm::StopTimingNewPlans() { timing_.reset(); }
-
-int Gemm::Fastest(const Plan& plan, const Operands& operands,
-                  const cublasLtMatmulHeuristicResult_t* candidates, int count) {
-  Timing& timing = *timing_;
-  if (operands.out_floats > timing.out_floats) {
-    if (timing.out != nullptr) cudaFree(timing.out);
-    timing.out_floats = 0;
-    if (cudaMalloc(&timing.out, operands.out_floats * sizeof(float)) != cudaSuccess) return 0;
-    timing.out_floats = operands.out_floats;
-  }
-  // A product that accumulates reads its output: let it read numbers.
-  if (cudaMemsetAsync(timing.out, 0, operands.out_floats * sizeof(float), stream_) != cudaSuccess) {
-    return 0;
-  }
-  const float alpha = 1.0f;
-  int fastest = 0;
-  float fastest_ms = std::numeric_limits<float>::infinity();
-  for (int i = 0; i < count; ++i) {
-    float total_ms = 0;
-    bool ran = true;
-    for (int run = 0; run <= kTimedRuns && ran; ++run) {
-      float ms = 0;
-      ran = cudaMemsetAsync(timing.cold, run, timing.cold_bytes, stream_) == cudaSuccess &&
-            cudaEventRecord(timing.start, stream_) == cudaSuccess &&
-            cublasLtMatmul(handle_, plan.operation, &alpha, operands.w, plan.a, operands.x, plan.b,
-                           &operands.beta, timing.out, plan.c, timing.out, plan.c,
-                           &candidates[i].algo, workspace_, workspace_bytes_,
-                           stream_) == CUBLAS_STATUS_SUCCESS &&
-            cudaEventRecord(timing.stop, stream_) == cudaSuccess &&
-            cudaEventSynchronize(timing.stop) == cudaSuccess &&
-            cudaEventElapsedTime(&ms, timing.start, timing.stop) == cudaSuccess;
-      if (run > 0) total_ms += ms;
-    }
-    if (ran && total_ms < fastest_ms) {
-      fastest = i;
-      fastest_ms = total_ms;
-    }
-  }
-  return fastest;
-}
-
-cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, const Operands& operands,
-                             Plan** plan) {
+cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, Plan** plan) {
   if (auto it = plans_.find(shape); it != plans_.end()) {
     *plan = &it->second;
     return CUBLAS_STATUS_SUCCESS;
@@ -149,13 +62,7 @@ cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, const Operand
   const cudaDataType_t type = CudaType(static_cast<ElementType>(element));
   Plan made;
   cublasLtMatmulPreference_t preference = nullptr;
-  cublasLtMatmulHeuristicResult_t candidates[kTimedCandidates]{};
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  const bool timed = timing_ != nullptr &&
-                     cudaStreamIsCapturing(stream_, &capture) == cudaSuccess &&
-                     capture == cudaStreamCaptureStatusNone;
-  const int wanted = timed ? kTimedCandidates : 1;
-  int found = 0;
+  cublasLtMatmulHeuristicResult_t best{};
   auto make = [&]() -> cublasStatus_t {
     const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
     cublasStatus_t status;
@@ -191,8 +98,9 @@ cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, const Operand
         return status;
       }
     }
+    int found = 0;
     if ((status = cublasLtMatmulAlgoGetHeuristic(handle_, made.operation, made.a, made.b, made.c,
-                                                 made.c, preference, wanted, candidates, &found))) {
+                                                 made.c, preference, 1, &best, &found))) {
       return status;
     }
     return found > 0 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
@@ -203,8 +111,7 @@ cublasStatus_t Gemm::PlanFor(const std::array<int64_t, 10>& shape, const Operand
     Destroy(made.operation, made.a, made.b, made.c);
     return status;
   }
-  const int chosen = timed && found > 1 ? Fastest(made, operands, candidates, found) : 0;
-  made.algorithm = candidates[chosen].algo;
+  made.algorithm = best.algo;
   *plan = &plans_.emplace(shape, made).first->second;
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -228,13 +135,13 @@ cublasStatus_t Gemm::Linear(const GemmInput& x, int64_t tokens, const Matrix& w,
     return CUBLAS_STATUS_INVALID_VALUE;
   }
   // Column-major: out^T [rows x tokens] = w [cols x rows]^T . x^T [cols x tokens].
-  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   Plan* plan = nullptr;
   const cublasStatus_t planned =
       PlanFor({w.rows, tokens, w.cols, w.cols, ld_input, ldo, static_cast<int64_t>(w.type),
                Alignment(w.data), Alignment(input), Alignment(out)},
-              {.w = w.data, .x = input, .out_floats = ldo * tokens, .beta = beta}, &plan);
+              &plan);
   if (planned != CUBLAS_STATUS_SUCCESS) return planned;
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   const cublasStatus_t status = cublasLtMatmul(
       handle_, plan->operation, &alpha, w.data, plan->a, input, plan->b, &beta, out, plan->c, out,
       plan->c, &plan->algorithm, workspace_, workspace_bytes_, stream_);

@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdint>
 #include <map>
-#include <memory>
 
 #include "kernels/cuda/element_type.h"
 
@@ -33,14 +32,13 @@ struct GemmInput {
 // (an fp32 matrix, or few enough tokens for Gemv, which reads fp32).
 ElementType GemmInputType(const Matrix& w, int64_t tokens);
 
-// Matrix products through cuBLASLt. Each shape's plan (the descriptors and an algorithm that
-// fits the workspace) is made on first use and kept: decode steps ask for the same few shapes
-// over and over. A plan takes the algorithm cuBLASLt's heuristic ranks first, which is host work
-// only, so it may be made while a graph is being captured; or, from TimeNewPlans to
-// StopTimingNewPlans, the fastest of the heuristic's first few, timed on the GPU.
+// Matrix products through cuBLASLt. Each shape's plan (the descriptors and the algorithm that
+// cuBLASLt's heuristic picks for it within the workspace) is made on first use and kept: decode
+// steps ask for the same few shapes over and over, and making a plan is host work only, so it
+// may happen while a graph is being captured.
 class Gemm {
  public:
-  Gemm();
+  Gemm() = default;
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
   ~Gemm();
@@ -58,49 +56,21 @@ class Gemm {
   cublasStatus_t Linear(const GemmInput& x, int64_t tokens, const Matrix& w, const float* bias,
                         float* out, int64_t ldo, bool accumulate, void* scratch);
 
-  // From now on, until StopTimingNewPlans, a plan made for a new shape is the fastest of the
-  // heuristic's first few algorithms, each run on the product's own operands from a cold L2 (in a
-  // step each layer's weights come from DRAM), instead of the heuristic's first pick, which for
-  // the skinny products of decode steps often is not the fastest. Timing synchronizes the
-  // stream, so a plan made while the stream is being captured takes the heuristic's pick anyway;
-  // and it costs milliseconds per new shape, which a prefill of a new length should not wait
-  // for: the backend times the products of one uncaptured step of each decode bucket, before
-  // capturing its graphs. Takes scratch memory of twice the L2 cache (an error if it cannot).
-  cudaError_t TimeNewPlans();
-  // Back to the heuristic's picks; frees what timing used.
-  void StopTimingNewPlans();
-
  private:
   struct Plan {
     cublasLtMatmulDesc_t operation = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algorithm{};
   };
-  // A product's operands, for timing the algorithms that could run it.
-  struct Operands {
-    const void* w;
-    const void* x;
-    int64_t out_floats;  // ldo x tokens
-    float beta;
-  };
-  // What timing needs, kept from TimeNewPlans to StopTimingNewPlans.
-  struct Timing;
-
   // The plan for out^T [m x n] = w [k x m]^T . x^T [k x n] (column-major) with these leading
   // dimensions, element type and pointer alignments; made on first use.
-  cublasStatus_t PlanFor(const std::array<int64_t, 10>& shape, const Operands& operands,
-                         Plan** plan);
-  // The index of the fastest of the `count` candidates for `plan`'s product, 0 where none could
-  // be timed.
-  int Fastest(const Plan& plan, const Operands& operands,
-              const cublasLtMatmulHeuristicResult_t* candidates, int count);
+  cublasStatus_t PlanFor(const std::array<int64_t, 10>& shape, Plan** plan);
 
   cublasLtHandle_t handle_ = nullptr;
   cudaStream_t stream_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::map<std::array<int64_t, 10>, Plan> plans_;
-  std::unique_ptr<Timing> timing_;  // from TimeNewPlans to StopTimingNewPlans
 };
 
 }  // namespace ssm::kernels::cuda
