@@ -1,6 +1,6 @@
-// The CUDA kernels one by one, on random inputs: the GEMV against a double-precision product on
-// the host, and each decode (one-token) kernel against the general token-loop kernel it stands
-// in for. Skips without a GPU.
+// The CUDA kernels one by one, on random inputs: the GEMV and the skinny GEMM against a
+// double-precision product on the host, and each decode (one-token) kernel against the general
+// token-loop kernel it stands in for. Skips without a GPU.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -20,6 +20,7 @@
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/gemv.h"
 #include "kernels/cuda/selective_scan.h"
+#include "kernels/cuda/skinny_gemm.h"
 #include "kernels/cuda/token_draw.h"
 
 namespace ssm::kernels::cuda {
@@ -157,6 +158,77 @@ TEST(CudaKernelsTest, GemvDeclinesWhatItCannotRun) {
       GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 4, .cols = 0}, x, 16, 1));
   EXPECT_FALSE(
       GemvSupports({.data = w, .type = ElementType::kBF16, .rows = 0, .cols = 16}, x, 16, 1));
+}
+
+struct SkinnyCase {
+  int64_t rows, cols, tokens;
+  ElementType type;
+  bool bias_and_accumulate;
+};
+
+TEST(CudaKernelsTest, SkinnyGemmMatchesTheProductInDoublePrecision) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(12);
+  std::vector<SkinnyCase> cases;
+  // Shapes for each way the kernel splits its work: one round of columns for 8 warps (7 idle), a
+  // partial last block, few rows (16 warps a block) over many rounds, many rows (8 warps a block)
+  // with several rounds a warp; token counts that fill 1 to 4 tiles of 8, partly or whole.
+  const std::pair<int64_t, int64_t> shapes[] = {{16, 64}, {37, 192}, {1000, 4096}, {8200, 1024}};
+  for (auto [rows, cols] : shapes) {
+    for (int64_t tokens : {1, 3, 8, 13, 32}) {
+      for (ElementType type : {ElementType::kBF16, ElementType::kF16}) {
+        for (bool extras : {false, true}) cases.push_back({rows, cols, tokens, type, extras});
+      }
+    }
+  }
+  for (const SkinnyCase& c : cases) {
+    const int64_t ldx = c.cols + 8, ldo = c.rows + 3;
+    std::vector<float> w = Random(rng, c.rows * c.cols, -1, 1);
+    std::vector<float> x = Random(rng, c.tokens * ldx, -1, 1);
+    const std::vector<uint16_t> w_bits = Representable(w, c.type),
+                                x_bits = Representable(x, c.type);
+    const std::vector<float> bias = Random(rng, c.rows, -1, 1);
+    const std::vector<float> out0 = Random(rng, c.tokens * ldo, -1, 1);
+    DeviceBuffer w_d = ToDevice(w_bits), x_d = ToDevice(x_bits), bias_d = ToDevice(bias),
+                 out_d = ToDevice(out0);
+    const Matrix matrix{.data = w_d.get(), .type = c.type, .rows = c.rows, .cols = c.cols};
+    ASSERT_TRUE(SkinnyGemmSupports(matrix, x_d.get(), ldx, c.tokens));
+    SkinnyGemm(x_d.get(), ldx, c.tokens, matrix,
+               c.bias_and_accumulate ? bias_d.get<float>() : nullptr, out_d.get<float>(), ldo,
+               c.bias_and_accumulate, nullptr);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    const std::vector<float> out = ToHost<float>(out_d, out0.size());
+    for (int64_t t = 0; t < c.tokens; ++t) {
+      for (int64_t r = 0; r < c.rows; ++r) {
+        double dot = 0, magnitude = 0;
+        for (int64_t k = 0; k < c.cols; ++k) {
+          dot += double(w[r * c.cols + k]) * x[t * ldx + k];
+          magnitude += std::abs(double(w[r * c.cols + k]) * x[t * ldx + k]);
+        }
+        const double expected =
+            dot + (c.bias_and_accumulate ? out0[t * ldo + r] + double(bias[r]) : 0.0);
+        ASSERT_NEAR(out[t * ldo + r], expected, 1e-4 * (magnitude + 2))
+            << "rows " << c.rows << " cols " << c.cols << " tokens " << c.tokens << " f16 "
+            << (c.type == ElementType::kF16) << " at (" << t << ", " << r << ")";
+      }
+      for (int64_t r = c.rows; r < ldo; ++r) ASSERT_EQ(out[t * ldo + r], out0[t * ldo + r]);
+    }
+  }
+}
+
+TEST(CudaKernelsTest, SkinnyGemmDeclinesWhatItCannotRun) {
+  alignas(16) static uint16_t x[256], w[256];
+  const Matrix bf16{.data = w, .type = ElementType::kBF16, .rows = 2, .cols = 64};
+  EXPECT_TRUE(SkinnyGemmSupports(bf16, x, 64, 2));
+  EXPECT_FALSE(SkinnyGemmSupports(bf16, x, 64, kSkinnyGemmMaxTokens + 1));
+  EXPECT_FALSE(SkinnyGemmSupports(bf16, x, 68, 2));  // second token's row not 16-byte aligned
+  EXPECT_FALSE(SkinnyGemmSupports(bf16, x + 1, 64, 1));
+  EXPECT_FALSE(
+      SkinnyGemmSupports({.data = w, .type = ElementType::kF32, .rows = 2, .cols = 64}, x, 64, 1));
+  EXPECT_FALSE(
+      SkinnyGemmSupports({.data = w, .type = ElementType::kBF16, .rows = 2, .cols = 96}, x, 96, 1));
+  EXPECT_FALSE(
+      SkinnyGemmSupports({.data = w, .type = ElementType::kBF16, .rows = 0, .cols = 64}, x, 64, 1));
 }
 
 // A step layout on the device: sequence s feeds lengths[s] tokens into slot slots[s]. With

@@ -2,6 +2,8 @@
 
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/gemv.h"
+#include "kernels/cuda/skinny_gemm.h"
+#include "kernels/cuda/speed_switch.h"
 
 namespace ssm::kernels::cuda {
 namespace {
@@ -133,6 +135,11 @@ cublasStatus_t Gemm::Linear(const GemmInput& x, int64_t tokens, const Matrix& w,
     }
   } else if (x.type != w.type) {
     return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  static const bool skinny = SpeedSwitchOn("SSM_CUDA_SKINNY_GEMM");
+  if (skinny && SkinnyGemmSupports(w, input, ld_input, tokens)) {
+    SkinnyGemm(input, ld_input, tokens, w, bias, out, ldo, accumulate, stream_);
+    return CUBLAS_STATUS_SUCCESS;
   }
   // Column-major: out^T [rows x tokens] = w [cols x rows]^T . x^T [cols x tokens].
   Plan* plan = nullptr;

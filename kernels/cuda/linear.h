@@ -51,8 +51,9 @@ class Gemm {
   // An fp32 matrix multiplies in full fp32 (no TF32); an f16/bf16 matrix multiplies on the tensor
   // cores, with fp32 x first rounded to its type in `scratch` (tokens x cols elements of it); for
   // a few tokens of fp32 x (a decode step of a small batch) it goes through Gemv instead
-  // (gemv.h). x must be fp32 or of w's type. With accumulate, the product is added to out (the
-  // residual stream) instead of replacing it.
+  // (gemv.h), and for a few more tokens through SkinnyGemm (skinny_gemm.h) unless
+  // SSM_CUDA_SKINNY_GEMM=0 asks for cuBLASLt. x must be fp32 or of w's type. With accumulate, the
+  // product is added to out (the residual stream) instead of replacing it.
   cublasStatus_t Linear(const GemmInput& x, int64_t tokens, const Matrix& w, const float* bias,
                         float* out, int64_t ldo, bool accumulate, void* scratch);
 
