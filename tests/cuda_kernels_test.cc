@@ -291,6 +291,14 @@ const ScanCase kScanCases[] = {{"mamba1", 256, 1, 1, 16, true, true},
                                {"mamba2_state64", 96, 32, 1, 64, false, true},
                                {"mamba2_ssd", 256, 64, 2, 128, false, true}};
 
+// How ScanInputs::Run runs its scan.
+struct ScanRunOptions {
+  bool chunked = false;              // long steps take the chunked scan
+  bool count_single_tokens = false;  // the layout counts one-token sequences (DeviceLayout)
+  bool low_rank = false;             // dt in its low-rank form (UseLowRankStepSize)
+  bool bf16_chunk_products = false;  // ScanArgs::bf16_chunk_products
+};
+
 // Random inputs of a scan over `tokens` rows, in device memory, and a pool of `slots` slots of
 // two layers each (the scan runs layer kLayer, after a conv window of conv_floats floats: by
 // default 7, which leaves the state unaligned, so that the kernels' element-wise loads run; a
@@ -341,12 +349,12 @@ class ScanInputs {
   }
 
   // Scans the step (sequence s: lengths[s] tokens, slot slots[s]); returns the whole pool after
-  // it and y (when y_type is f32). With `chunked`, long steps take the chunked scan.
+  // it and y (when y_type is f32).
   std::pair<std::vector<float>, std::vector<float>> Run(const std::vector<int32_t>& lengths,
                                                         const std::vector<int32_t>& slots,
-                                                        ElementType y_type, bool chunked,
-                                                        bool count_single_tokens = false,
-                                                        bool low_rank = false) {
+                                                        ElementType y_type,
+                                                        const ScanRunOptions& options = {}) {
+    const auto [chunked, count_single_tokens, low_rank, bf16_chunk_products] = options;
     DeviceBuffer state = ToDevice(state0_);
     DeviceBuffer y = ToDevice(std::vector<float>(tokens_ * c_.rows, NAN));
     const int64_t workspace_floats =
@@ -381,6 +389,7 @@ class ScanInputs {
                         .y = y.get(),
                         .ldy = c_.rows,
                         .y_type = y_type,
+                        .bf16_chunk_products = bf16_chunk_products,
                         .workspace = workspace.get<float>(),
                         .workspace_floats = workspace_floats};
     if (low_rank) {
@@ -412,13 +421,15 @@ TEST(CudaKernelsTest, OneTokenScanEqualsTheTokenLoop) {
     ScanInputs inputs(c, tokens, rng);
     const int64_t layer_floats = inputs.layer_floats();
     std::vector<int32_t> lengths(kSequences, 1), slots = DecodeSlots();
-    const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
+    const auto [decode_state, decode_y] =
+        inputs.Run(lengths, slots, ElementType::kF32, {.chunked = true});
     lengths.push_back(2);
     slots.push_back(0);
-    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
+    const auto [loop_state, loop_y] =
+        inputs.Run(lengths, slots, ElementType::kF32, {.chunked = true});
     // The same mixed step with its one-token sequences given to the one-token kernel.
-    const auto [mixed_state, mixed_y] =
-        inputs.Run(lengths, slots, ElementType::kF32, true, /*count_single_tokens=*/true);
+    const auto [mixed_state, mixed_y] = inputs.Run(lengths, slots, ElementType::kF32,
+                                                   {.chunked = true, .count_single_tokens = true});
     for (int64_t i = 0; i < kSequences * c.rows; ++i) {
       ASSERT_FALSE(std::isnan(decode_y[i])) << c.name << ": y " << i << " not written";
       ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
@@ -457,9 +468,9 @@ TEST(CudaKernelsTest, OneTokenScanComputesTheLowRankStepSizeAsDtProjWould) {
     ScanInputs inputs(mamba1, kSequences, rng, kSlots, /*conv_floats=*/8);
     inputs.UseLowRankStepSize(dt_rank, rng);
     const std::vector<int32_t> lengths(kSequences, 1), slots = DecodeSlots();
-    const auto [plain_state, plain_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+    const auto [plain_state, plain_y] = inputs.Run(lengths, slots, ElementType::kF32);
     const auto [low_rank_state, low_rank_y] =
-        inputs.Run(lengths, slots, ElementType::kF32, false, false, /*low_rank=*/true);
+        inputs.Run(lengths, slots, ElementType::kF32, {.low_rank = true});
     for (size_t i = 0; i < plain_y.size(); ++i) {
       ASSERT_NEAR(low_rank_y[i], plain_y[i], 1e-5f * (1 + std::abs(plain_y[i])))
           << "dt_rank " << dt_rank << " y " << i;
@@ -515,10 +526,10 @@ TEST(CudaKernelsTest, OneTokenScanOfABigStepEqualsTheTokenLoop) {
       ScanInputs inputs(c, many + 2, rng, many + 1, /*conv_floats=*/8);
       std::vector<int32_t> lengths(many, 1), slots(many);
       for (int s = 0; s < many; ++s) slots[s] = s;
-      const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+      const auto [decode_state, decode_y] = inputs.Run(lengths, slots, ElementType::kF32);
       lengths.push_back(2);  // a general step: the token loop for every sequence
       slots.push_back(many);
-      const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+      const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32);
       for (int64_t i = 0; i < many * c.rows; ++i) {
         ASSERT_NEAR(decode_y[i], loop_y[i], 1e-5f * (1 + std::abs(loop_y[i])))
             << c.name << " " << many << " sequences, y " << i;
@@ -545,8 +556,9 @@ TEST(CudaKernelsTest, ChunkedScanEqualsTheTokenLoop) {
   ASSERT_GE(tokens, 2 * kScanChunkTokens * static_cast<int>(lengths.size()));  // chunked
   for (const ScanCase& c : kScanCases) {
     ScanInputs inputs(c, tokens, rng);
-    const auto [chunked_state, chunked_y] = inputs.Run(lengths, slots, ElementType::kF32, true);
-    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32, false);
+    const auto [chunked_state, chunked_y] =
+        inputs.Run(lengths, slots, ElementType::kF32, {.chunked = true});
+    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32);
     for (int64_t i = 0; i < tokens * c.rows; ++i) {
       ASSERT_FALSE(std::isnan(chunked_y[i])) << c.name << ": y " << i << " not written";
       ASSERT_NEAR(chunked_y[i], loop_y[i], 1e-4f * (1 + std::abs(loop_y[i])))
@@ -556,6 +568,39 @@ TEST(CudaKernelsTest, ChunkedScanEqualsTheTokenLoop) {
       ASSERT_NEAR(chunked_state[i], loop_state[i], 1e-4f * (1 + std::abs(loop_state[i])))
           << c.name << " pool float " << i;
     }
+  }
+}
+
+// With bf16 chunk products (Mamba-2 heads on the tensor cores), the chunked scan stays within
+// bf16 rounding of the token loop: every factor rounded once (~0.2%), summed over a chunk. Each
+// value is held to 3% of the output's RMS (plus 3% of itself), and the mean error to 0.5% of
+// the RMS; a misplaced fragment or a lost decay is off by the order of the values themselves.
+TEST(CudaKernelsTest, ChunkedScanWithBf16ProductsStaysNearTheTokenLoop) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  std::mt19937 rng(13);
+  const std::vector<int32_t> lengths = {5 * kScanChunkTokens + 17, 100, 3 * kScanChunkTokens};
+  const std::vector<int32_t> slots = {3, 0, 8};
+  const int tokens = lengths[0] + lengths[1] + lengths[2];
+  auto expect_near = [](const std::vector<float>& got, const std::vector<float>& want,
+                        const std::string& what) {
+    double squares = 0, errors = 0;
+    for (float v : want) squares += double(v) * v;
+    const double rms = std::sqrt(squares / want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_FALSE(std::isnan(got[i])) << what << " " << i << " not written";
+      ASSERT_NEAR(got[i], want[i], 3e-2 * (rms + std::abs(want[i]))) << what << " " << i;
+      errors += std::abs(double(got[i]) - want[i]);
+    }
+    EXPECT_LT(errors / want.size(), 5e-3 * rms) << what << ": mean error";
+  };
+  for (const ScanCase& c : kScanCases) {
+    if (c.head_dim != 64 || c.d_state != 128) continue;  // the SSD passes' head shape
+    ScanInputs inputs(c, tokens, rng);
+    const auto [state, y] = inputs.Run(lengths, slots, ElementType::kF32,
+                                       {.chunked = true, .bf16_chunk_products = true});
+    const auto [loop_state, loop_y] = inputs.Run(lengths, slots, ElementType::kF32);
+    expect_near(y, loop_y, std::string(c.name) + " y");
+    expect_near(state, loop_state, std::string(c.name) + " pool");
   }
 }
 

@@ -582,6 +582,11 @@ bool CudaBackend::FuseDecodeKernels() {
   return fuse;
 }
 
+bool CudaBackend::Bf16ChunkProducts() {
+  static const bool tensor_cores = kernels::cuda::SpeedSwitchOn("SSM_CUDA_SSD_TENSOR_CORES");
+  return tensor_cores;
+}
+
 GemmInput CudaBackend::GemmInputFor(const Matrix& w, int64_t tokens, void* fp32_rows, int64_t ld) {
   const ElementType type = kernels::cuda::GemmInputType(w, tokens);
   return {.data = type == ElementType::kF32 ? fp32_rows : narrowed_.get(), .type = type, .ld = ld};
@@ -649,32 +654,34 @@ float* CudaBackend::Mamba2Mixer(const Layer& layer, int64_t index, const StepLay
   float* projected = projected_.get<float>();
   float* conv_out = conv_out_.get<float>();
   float* y = y_.get<float>();
-  kernels::cuda::SelectiveScan(step, pool_, index, config_.conv_state_size(),
-                               {.rows = I,
-                                .head_dim = config_.head_dim,
-                                .heads_per_group = config_.n_heads / G,
-                                .d_state = static_cast<int>(N),
-                                .x = conv_out,
-                                .ldx = Cch,
-                                .dt = projected + I + Cch,
-                                .lddt = P,
-                                .dt_bias = layer.dt_bias,
-                                .dt_min = config_.dt_min,
-                                .dt_max = config_.dt_max,
-                                .B = conv_out + I,
-                                .C = conv_out + I + G * N,
-                                .ldbc = Cch,
-                                .A = layer.A,
-                                .a_per_state = false,
-                                .D = layer.D,
-                                .z = projected,
-                                .ldz = P,
-                                .y = y,
-                                .ldy = I,
-                                .state_type = StateType(),
-                                .workspace = scan_workspace_.get<float>(),
-                                .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
-                               stream_);
+  kernels::cuda::SelectiveScan(
+      step, pool_, index, config_.conv_state_size(),
+      {.rows = I,
+       .head_dim = config_.head_dim,
+       .heads_per_group = config_.n_heads / G,
+       .d_state = static_cast<int>(N),
+       .x = conv_out,
+       .ldx = Cch,
+       .dt = projected + I + Cch,
+       .lddt = P,
+       .dt_bias = layer.dt_bias,
+       .dt_min = config_.dt_min,
+       .dt_max = config_.dt_max,
+       .B = conv_out + I,
+       .C = conv_out + I + G * N,
+       .ldbc = Cch,
+       .A = layer.A,
+       .a_per_state = false,
+       .D = layer.D,
+       .z = projected,
+       .ldz = P,
+       .y = y,
+       .ldy = I,
+       .state_type = StateType(),
+       .bf16_chunk_products = layer.in_proj.type != ElementType::kF32 && Bf16ChunkProducts(),
+       .workspace = scan_workspace_.get<float>(),
+       .workspace_floats = ScanWorkspaceFloats(token_capacity_)},
+      stream_);
   return y;
 }
 

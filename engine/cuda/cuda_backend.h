@@ -153,6 +153,10 @@ class CudaBackend : public Backend {
   // dt_proj in the scan: yes (docs/benchmarks.md measured it), unless SSM_CUDA_FUSED_DECODE=0
   // asks for the separate kernels, which steps of more sequences run anyway.
   static bool FuseDecodeKernels();
+  // Whether Mamba-2's chunked scan multiplies on the tensor cores, its factors rounded to bf16,
+  // when the model's matrices are 16-bit (ScanArgs::bf16_chunk_products): yes, unless
+  // SSM_CUDA_SSD_TENSOR_CORES=0 asks for the fp32 products.
+  static bool Bf16ChunkProducts();
   // Each mixer, after the conv, leaves out_proj's input rows and says where they are: Mamba-1's
   // in out_proj's input type; Mamba-2's in fp32 and gated, still to be normalized (its gated
   // norm's weight is in out_proj).

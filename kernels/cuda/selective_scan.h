@@ -52,6 +52,11 @@ struct ScanArgs {
   ElementType y_type = ElementType::kF32;
   // How the slots store the SSM state: fp32, or bf16 (half the bytes; the math stays fp32).
   ElementType state_type = ElementType::kF32;
+  // Whether the chunked scan's products of Mamba-2 heads (ssd_chunks.h) may round their factors
+  // (x, B, C, the scores and the chunks' start states) to bf16 and run on the tensor cores,
+  // accumulating in fp32: what a model of 16-bit matrices can take, as reference Mamba-2
+  // kernels do. Else they multiply in fp32.
+  bool bf16_chunk_products = false;
   // Room for the chunked scan of long sequences: ScanWorkspaceFloats(...) floats for steps of
   // up to that many tokens. Without it, every sequence runs token by token.
   float* workspace = nullptr;

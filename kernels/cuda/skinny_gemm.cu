@@ -1,9 +1,6 @@
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include <cstdint>
-#include <type_traits>
 
+#include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/numeric.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
 #include "kernels/cuda/skinny_gemm.h"
@@ -50,25 +47,13 @@ __device__ __forceinline__ uint32_t Word(const Piece& piece, int i) {
   }
 }
 
-// d += a . b for one m16n8k16 tile: a the matrix's 16 rows (rows g and g + 8 held by lanes of
-// group g = lane / 4), b x's 8 tokens, fp32 accumulation.
+// One MMA step of a round: a's 16 rows (rows g and g + 8 held by lanes of group g = lane / 4)
+// times b's 8 tokens, both taken from words 2 step and 2 step + 1 of the pieces (see Piece).
 template <typename T>
 __device__ __forceinline__ void Mma(float (&d)[4], const Piece& row_g, const Piece& row_g8,
                                     const Piece& token_g, int step) {
-  const uint32_t a0 = Word(row_g, 2 * step), a1 = Word(row_g8, 2 * step);
-  const uint32_t a2 = Word(row_g, 2 * step + 1), a3 = Word(row_g8, 2 * step + 1);
-  const uint32_t b0 = Word(token_g, 2 * step), b1 = Word(token_g, 2 * step + 1);
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  } else {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  }
+  MmaTile<T>(d, Word(row_g, 2 * step), Word(row_g8, 2 * step), Word(row_g, 2 * step + 1),
+             Word(row_g8, 2 * step + 1), Word(token_g, 2 * step), Word(token_g, 2 * step + 1));
 }
 
 // A block owns kRowTiles tiles of rows. Warp w takes rounds w, w + kWarps, ...; each round's

@@ -1,48 +1,19 @@
 #include "kernels/cuda/ssd_chunks.h"
+#include "kernels/cuda/ssd_common.cuh"
 
 namespace ssm::kernels::cuda {
 namespace {
 
-constexpr int kL = kScanChunkTokens;  // tokens per chunk
-constexpr int kP = 64;                // rows per head
-constexpr int kN = 128;               // state values per row
-constexpr int kThreads = 256;
+using ssd::Chunk;
+using ssd::ChunkStepSizes;
+using ssd::FindChunk;
+using ssd::kL;
+using ssd::kN;
+using ssd::kP;
+using ssd::kThreads;
+
 constexpr int kSide = 16;  // a block's threads as a 16 x 16 grid over each product's outputs
 constexpr int kTile = 32;  // products go through their inner dimension a tile at a time
-
-// The chunk a block works on: chunk blockIdx.z of sequence blockIdx.y.
-struct Chunk {
-  int64_t first;  // its first token row
-  int length;     // its tokens (a sequence's last chunk may be short)
-  int64_t entry;  // its entry in the workspace
-};
-
-__device__ bool FindChunk(const StepLayout& step, Chunk* chunk) {
-  const int s = blockIdx.y, k = blockIdx.z;
-  const int64_t first = step.seq_begin[s] + static_cast<int64_t>(k) * kL;
-  const int64_t end = step.seq_begin[s] + step.seq_length[s];
-  if (first >= end) return false;  // the sequence has fewer chunks than the longest
-  *chunk = {first, static_cast<int>(min(static_cast<int64_t>(kL), end - first)),
-            ChunkWorkspace::Entry(step, s, k)};
-  return true;
-}
-
-// delta[u]: the step size of the chunk's token u (0 past its end); cumulative[u]: delta[0] +
-// ... + delta[u], so that the decay from after token u to after token t is
-// exp(A * (cumulative[t] - cumulative[u])).
-__device__ void ChunkStepSizes(const ScanArgs& a, const Chunk& c, int64_t head, float* delta,
-                               float* cumulative) {
-  const float bias = a.dt_bias != nullptr ? a.dt_bias[head] : 0.0f;
-  for (int u = threadIdx.x; u < kL; u += blockDim.x) {
-    delta[u] = u < c.length ? StepSize(a.dt[(c.first + u) * a.lddt + head], bias, a) : 0.0f;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float sum = 0.0f;
-    for (int u = 0; u < kL; ++u) cumulative[u] = sum += delta[u];
-  }
-  __syncthreads();
-}
 
 // acc[i][j] += the sum over k < kTile of a(i, k) * b(j, k): this thread's outputs (rows
 // threadIdx.x / kSide + kSide * i, columns threadIdx.x % kSide + kSide * j) of a product whose
@@ -224,6 +195,7 @@ bool SsdChunksSupport(const ScanArgs& args) {
 
 void SsdChunkEnds(const StepLayout& step, const ScanArgs& args, const ChunkWorkspace& chunks,
                   int max_chunks, cudaStream_t stream) {
+  if (args.bf16_chunk_products) return ssd::TensorChunkEnds(step, args, chunks, max_chunks, stream);
   ChunkScores<<<dim3(Groups(args), step.num_sequences, max_chunks), kThreads, 0, stream>>>(
       step, args, chunks);
   ChunkEnds<<<dim3(Heads(args), step.num_sequences, max_chunks), kThreads, 0, stream>>>(step, args,
@@ -232,6 +204,9 @@ void SsdChunkEnds(const StepLayout& step, const ScanArgs& args, const ChunkWorks
 
 void SsdChunkOutputs(const StepLayout& step, const ScanArgs& args, const ChunkWorkspace& chunks,
                      int max_chunks, cudaStream_t stream) {
+  if (args.bf16_chunk_products) {
+    return ssd::TensorChunkOutputs(step, args, chunks, max_chunks, stream);
+  }
   ChunkOutputs<<<dim3(Heads(args), step.num_sequences, max_chunks), kThreads, 0, stream>>>(
       step, args, chunks);
 }
