@@ -57,11 +57,11 @@ __device__ __forceinline__ void Mma(float (&d)[4], const Piece& row_g, const Pie
 }
 
 // A block owns kRowTiles tiles of rows. Warp w takes rounds w, w + kWarps, ...; each round's
-// loads of the matrix and of x go out one round ahead, the matrix's first ones before waiting for
-// the previous kernel (the matrix is no kernel's output; x is). Rows past the matrix's end (in the
-// last block) and tokens past x's end (in the last tile) read the last row or token instead, and
-// their sums are dropped. More row tiles a block load each piece of x once for more rows: x is read
-// from L1 or L2 once per block and round, as many bytes as the matrix's at 16 rows and 16 tokens.
+// matrix loads go out one round ahead, the first before waiting for the previous kernel (the
+// matrix is no kernel's output). Rows past the matrix's end (in the last block) and tokens past
+// x's end (in the last tile) read the last row or token instead, and their sums are dropped.
+// More row tiles a block load each piece of x once for more rows: x is read from L1 or L2 once
+// per block and round, as many bytes as the matrix's at 16 rows and 16 tokens.
 //
 // MMA accumulator [i][j] of lane (g, q) holds rows 16 i + g, 16 i + g + 8 for tokens 8 j + 2q,
 // 8 j + 2q + 1. The warps leave them in shared memory, and the block's threads add them up and
@@ -77,36 +77,33 @@ __global__ void __launch_bounds__(kWarps * 32)
   const T* row[kRowPieces];
 #pragma unroll
   for (int h = 0; h < kRowPieces; ++h) row[h] = w + min(first_row + group + 8 * h, rows - 1) * cols;
-  const T* token[kTokenTiles];
-#pragma unroll
-  for (int j = 0; j < kTokenTiles; ++j)
-    token[j] = x + min(j * kTileTokens + group, tokens - 1) * ldx;
   const int rounds = static_cast<int>(cols / kRoundColumns);
 
-  auto load_rows = [&](Piece(&pieces)[kRowPieces], int round) {
+  Piece rows_now[kRowPieces] = {};
+  if (warp < rounds) {
 #pragma unroll
     for (int h = 0; h < kRowPieces; ++h) {
-      pieces[h] = LoadPiece(row[h], int64_t{round} * kRoundColumns, quad);
+      rows_now[h] = LoadPiece(row[h], int64_t{warp} * kRoundColumns, quad);
     }
-  };
-  auto load_tokens = [&](Piece(&pieces)[kTokenTiles], int round) {
-#pragma unroll
-    for (int j = 0; j < kTokenTiles; ++j) {
-      pieces[j] = LoadPiece(token[j], int64_t{round} * kRoundColumns, quad);
-    }
-  };
-  Piece rows_now[kRowPieces] = {}, tokens_now[kTokenTiles] = {};
-  if (warp < rounds) load_rows(rows_now, warp);
+  }
   WaitForPreviousKernel();
   LetNextKernelStart();
-  if (warp < rounds) load_tokens(tokens_now, warp);
   float acc[kRowTiles][kTokenTiles][4] = {};
   for (int round = warp; round < rounds; round += kWarps) {
-    const bool more = round + kWarps < rounds;
-    Piece rows_next[kRowPieces], tokens_next[kTokenTiles];
-    if (more) {
-      load_rows(rows_next, round + kWarps);
-      load_tokens(tokens_next, round + kWarps);
+    const int64_t column = int64_t{round} * kRoundColumns;
+    Piece tokens_now[kTokenTiles];
+#pragma unroll
+    for (int j = 0; j < kTokenTiles; ++j) {
+      tokens_now[j] = LoadPiece(x + min(j * kTileTokens + group, tokens - 1) * ldx, column, quad);
+    }
+    Piece rows_next[kRowPieces];
+#pragma unroll
+    for (int h = 0; h < kRowPieces; ++h) rows_next[h] = rows_now[h];
+    if (round + kWarps < rounds) {
+#pragma unroll
+      for (int h = 0; h < kRowPieces; ++h) {
+        rows_next[h] = LoadPiece(row[h], column + kWarps * kRoundColumns, quad);
+      }
     }
 #pragma unroll
     for (int step = 0; step < 4; ++step) {
@@ -118,11 +115,8 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
       }
     }
-    if (!more) break;
 #pragma unroll
     for (int h = 0; h < kRowPieces; ++h) rows_now[h] = rows_next[h];
-#pragma unroll
-    for (int j = 0; j < kTokenTiles; ++j) tokens_now[j] = tokens_next[j];
   }
 
   constexpr int kTiles = kRowTiles * kTokenTiles;
