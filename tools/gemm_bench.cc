@@ -5,7 +5,7 @@
 // so the matrix is read from DRAM as in a decode step; "GB/s" counts the matrix's bytes only.
 // On the GPU machine:
 //
-//   ssm_gemm_bench [mamba-1.4b|mamba2-1.3b|...] [tokens,tokens,...]
+//   ssm_gemm_bench [a published shape: mamba-1.4b, mamba2-1.3b, ...] [tokens,tokens,...]
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model_config.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/skinny_gemm.h"
 
@@ -31,32 +32,16 @@ struct Product {
   int64_t rows, cols;
 };
 
-// The decode-step products of a model shape (one layer's, plus the LM head).
-struct Shape {
-  const char* name;
-  std::vector<Product> products;
-};
-
-const std::vector<Shape>& Shapes() {
-  static const std::vector<Shape> shapes = {
-      {"mamba-1.4b",
-       {{"in_proj", 8192, 2048},
-        {"x_proj", 160, 4096},
-        {"dt_proj", 4096, 128},
-        {"out_proj", 2048, 4096},
-        {"lm_head", 50280, 2048}}},
-      {"mamba-2.8b",
-       {{"in_proj", 10240, 2560},
-        {"x_proj", 192, 5120},
-        {"dt_proj", 5120, 160},
-        {"out_proj", 2560, 5120},
-        {"lm_head", 50280, 2560}}},
-      {"mamba2-1.3b",
-       {{"in_proj", 8512, 2048}, {"out_proj", 2048, 4096}, {"lm_head", 50288, 2048}}},
-      {"mamba2-2.7b",
-       {{"in_proj", 10576, 2560}, {"out_proj", 2560, 5120}, {"lm_head", 50288, 2560}}},
-  };
-  return shapes;
+// The decode-step products of a model shape: one layer's, and the LM head's.
+std::vector<Product> ProductsOf(const ssm::ModelConfig& c) {
+  std::vector<Product> products = {{"in_proj", c.in_proj_size(), c.d_model}};
+  if (c.architecture == ssm::Architecture::kMamba1) {
+    products.push_back({"x_proj", c.dt_rank + 2 * c.d_state, c.d_inner});
+    products.push_back({"dt_proj", c.d_inner, c.dt_rank});
+  }
+  products.push_back({"out_proj", c.d_model, c.d_inner});
+  products.push_back({"lm_head", c.vocab_size, c.d_model});
+  return products;
 }
 
 void Check(cudaError_t error, const char* what) {
@@ -120,7 +105,8 @@ std::vector<int64_t> ParseTokens(const char* list) {
   return tokens;
 }
 
-void Bench(const Shape& shape, const std::vector<int64_t>& token_counts) {
+void Bench(const std::string& shape, const std::vector<int64_t>& token_counts,
+           const std::vector<Product>& products) {
   constexpr int64_t kRotationBytes = int64_t{512} << 20;  // ten times an H100's or H200's L2
   constexpr int kRepeats = 400;
   std::mt19937 random(7);
@@ -132,9 +118,9 @@ void Bench(const Shape& shape, const std::vector<int64_t>& token_counts) {
   Gemm gemm;
   CheckBlas(gemm.Init(stream, workspace, kWorkspaceBytes), "cublasLtCreate");
 
-  std::printf("%-12s %-9s %6s %6s %6s %11s %11s %9s %9s %7s\n", "shape", "product", "rows", "cols",
-              "tokens", "cublas_us", "skinny_us", "cublas_GB/s", "skinny_GB/s", "speedup");
-  for (const Product& p : shape.products) {
+  std::printf("%-12s %-9s %6s %6s %6s %11s %11s %11s %11s %7s\n", "shape", "product", "rows",
+              "cols", "tokens", "cublas_us", "skinny_us", "cublas_GB/s", "skinny_GB/s", "speedup");
+  for (const Product& p : products) {
     const int64_t matrix_bytes = p.rows * p.cols * 2;
     const int copies = static_cast<int>((kRotationBytes + matrix_bytes - 1) / matrix_bytes);
     const size_t elements = static_cast<size_t>(p.rows) * p.cols;
@@ -168,7 +154,7 @@ void Bench(const Shape& shape, const std::vector<int64_t>& token_counts) {
         });
       }
       auto bandwidth = [&](double us) { return us > 0.0 ? matrix_bytes / us / 1e3 : 0.0; };
-      std::printf("%-12s %-9s %6lld %6lld %6lld %11.2f %11.2f %11.0f %11.0f %7.2f\n", shape.name,
+      std::printf("%-12s %-9s %6lld %6lld %6lld %11.2f %11.2f %11.0f %11.0f %7.2f\n", shape.c_str(),
                   p.name, static_cast<long long>(p.rows), static_cast<long long>(p.cols),
                   static_cast<long long>(tokens), cublas, skinny, bandwidth(cublas),
                   bandwidth(skinny), skinny > 0.0 ? cublas / skinny : 0.0);
@@ -186,16 +172,13 @@ void Bench(const Shape& shape, const std::vector<int64_t>& token_counts) {
 int main(int argc, char** argv) {
   // Gemm::Linear must run cuBLASLt here, whatever the token count: SkinnyGemm is timed directly.
   setenv("SSM_CUDA_SKINNY_GEMM", "0", 1);
-  const std::string wanted = argc > 1 ? argv[1] : "mamba-1.4b";
+  const std::string shape = argc > 1 ? argv[1] : "mamba-1.4b";
   const std::vector<int64_t> tokens = ParseTokens(argc > 2 ? argv[2] : "2,3,4,8,16,24,32");
-  for (const Shape& shape : Shapes()) {
-    if (shape.name == wanted) {
-      Bench(shape, tokens);
-      return 0;
-    }
+  const absl::StatusOr<ssm::ModelConfig> config = ssm::PublishedShape(shape);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    return 2;
   }
-  std::fprintf(stderr, "unknown shape %s; known:", wanted.c_str());
-  for (const Shape& shape : Shapes()) std::fprintf(stderr, " %s", shape.name);
-  std::fprintf(stderr, "\n");
-  return 2;
+  Bench(shape, tokens, ProductsOf(*config));
+  return 0;
 }
